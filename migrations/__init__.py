@@ -1,0 +1,1 @@
+"""Alembic migrations of the srjobs schema, applied by `srjobs migrate`."""

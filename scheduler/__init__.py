@@ -1,0 +1,1 @@
+"""The srjobs scheduler: one leader (by Postgres advisory lock) fires schedules."""

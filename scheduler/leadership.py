@@ -1,0 +1,118 @@
+"""The leader lock: a dedicated Postgres session holding one session-level advisory lock.
+
+The session is the lease: `idle_session_timeout` ends it server-side when the process
+freezes, which releases the lock; every fire records its run through this same session, so
+a leader whose session is gone cannot fire (the fence).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+
+from sqlalchemy import Connection, create_engine, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.pool import NullPool
+
+from shared import runs
+from shared.db import KEEPALIVES, sqlalchemy_url
+from shared.errors import LeadershipLost
+from shared.runs import Run
+from shared.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+LEADER_LOCK_KEY = 0x5_1AB5_0003
+LOCK_NOT_AVAILABLE = "55P03"
+QUERY_CANCELED = "57014"
+
+
+class LockSession:
+    """One connection, used under a mutex: blocking acquire, checks and fenced inserts."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine = create_engine(
+            sqlalchemy_url(settings.database_url),
+            poolclass=NullPool,
+            connect_args={
+                **KEEPALIVES,
+                "application_name": f"srjobs-leader-lock:{settings.node_name}",
+                "connect_timeout": 5,
+            },
+        )
+        self._conn: Connection | None = None
+        self._mutex = threading.Lock()
+        self.held = False
+
+    def connect(self) -> None:
+        self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        lease_ms = int(self.settings.leader_lease_seconds * 1000)
+        # A frozen leader goes idle; the server ends its session, and the lock with it.
+        self._conn.execute(
+            text(
+                "SELECT set_config('idle_session_timeout', :ms, false),"
+                " set_config('tcp_user_timeout', :ms, false)"
+            ),
+            {"ms": str(lease_ms)},
+        )
+
+    def acquire(self, wait_seconds: float) -> bool:
+        """Block up to `wait_seconds` for the lock; True when this session now holds it."""
+        assert self._conn is not None
+        with self._mutex:
+            self._conn.execute(
+                text("SELECT set_config('lock_timeout', :t, false)"),
+                {"t": f"{int(wait_seconds * 1000)}ms"},
+            )
+            try:
+                self._conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": LEADER_LOCK_KEY})
+            except DBAPIError as exc:
+                code = getattr(exc.orig, "pgcode", None)
+                if code in (LOCK_NOT_AVAILABLE, QUERY_CANCELED):
+                    return False
+                raise
+            self._conn.execute(text("SET lock_timeout = 0"))
+            self.held = True
+            return True
+
+    def interrupt(self) -> None:
+        """Cancel a blocked acquire (shutdown)."""
+        if self._conn is not None and not self.held:
+            try:
+                self._conn.connection.dbapi_connection.cancel()
+            except Exception:  # the connection may be gone already; nothing to cancel
+                logger.debug("cancel of the lock wait failed", exc_info=True)
+
+    def check(self) -> None:
+        """Confirm the session (and so the lock) is alive; raises LeadershipLost."""
+        self._fenced(lambda conn: conn.execute(text("SELECT 1")))
+
+    def record_cron_run(self, job_name: str, slot: datetime) -> Run | None:
+        """Insert the slot's run through the lock session: only a live leader can."""
+        return self._fenced(lambda conn: runs.create_cron_run(conn, job_name, slot))
+
+    def _fenced(self, work):
+        with self._mutex:
+            if not self.held or self._conn is None:
+                raise LeadershipLost("this node does not hold the leader lock")
+            try:
+                return work(self._conn)
+            except (OperationalError, DBAPIError) as exc:
+                if isinstance(exc, OperationalError) or exc.connection_invalidated:
+                    self.held = False
+                    raise LeadershipLost(f"leader lock session lost: {exc.orig}") from exc
+                raise
+
+    def close(self) -> None:
+        """Drop the session; the server releases the lock at once."""
+        with self._mutex:
+            self.held = False
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                except Exception:  # closing a dead connection may raise; it is gone either way
+                    logger.debug("closing the lock session failed", exc_info=True)
+                self._conn = None
+        self._engine.dispose()

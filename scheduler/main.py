@@ -1,0 +1,41 @@
+"""`srjobs scheduler` / `python -m scheduler`."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+
+from scheduler.service import SchedulerService
+from shared.db import check_migrated, make_engine
+from shared.errors import NotMigrated
+from shared.logsetup import setup_logging
+from shared.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def main(settings: Settings | None = None) -> int:
+    settings = settings or Settings.from_env()
+    setup_logging(settings, "scheduler")
+    engine = make_engine(settings, pool_size=1)
+    try:
+        check_migrated(engine)
+    except NotMigrated as exc:
+        logger.error("%s", exc)
+        print(f"srjobs scheduler: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    service = SchedulerService(settings)
+
+    def on_signal(signum, frame) -> None:
+        logger.info("received %s: stopping", signal.Signals(signum).name)
+        service.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    logger.info("scheduler %s starting", settings.node_name)
+    service.run()
+    logger.info("scheduler %s stopped", settings.node_name)
+    return 0

@@ -1,0 +1,121 @@
+"""Engine factory and database checks; nothing here connects at import."""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg2
+from psycopg2 import errorcodes, sql
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import URL, make_url
+
+from shared.errors import NotMigrated
+from shared.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# TCP keepalives so that a dead peer is noticed in seconds, not hours.
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+}
+MIGRATE_HINT = "the database is not migrated: run `srjobs migrate` first"
+
+
+def sqlalchemy_url(database_url: str) -> URL:
+    """Map a libpq URL to SQLAlchemy's psycopg2 dialect.
+
+    SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3, which srjobs does not use.
+    """
+    url = make_url(database_url.replace("postgres://", "postgresql://", 1))
+    return url.set(drivername="postgresql+psycopg2")
+
+
+def safe_url(database_url: str) -> str:
+    """The URL with its password masked, for log lines."""
+    return sqlalchemy_url(database_url).render_as_string(hide_password=True)
+
+
+def dsn(database_url: str) -> str:
+    """A libpq DSN for direct psycopg2 connections."""
+    return (
+        sqlalchemy_url(database_url)
+        .set(drivername="postgresql")
+        .render_as_string(hide_password=False)
+    )
+
+
+def make_engine(
+    settings: Settings, *, pool_size: int = 5, application_name: str = "srjobs"
+) -> Engine:
+    """A SQLAlchemy Core engine over psycopg2 with keepalives and pre-ping."""
+    return create_engine(
+        sqlalchemy_url(settings.database_url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={**KEEPALIVES, "application_name": f"{application_name}:{settings.node_name}"},
+    )
+
+
+def connect_raw(database_url: str, *, application_name: str = "srjobs", **options: object):
+    """A dedicated psycopg2 connection in autocommit mode (leader lock, LISTEN)."""
+    conn = psycopg2.connect(
+        dsn(database_url), application_name=application_name, **KEEPALIVES, **options
+    )
+    conn.autocommit = True
+    return conn
+
+
+def ensure_database(database_url: str) -> bool:
+    """Create the URL's database when it does not exist; True when this call created it."""
+    url = sqlalchemy_url(database_url)
+    name = url.database
+    if not name:
+        raise NotMigrated("DATABASE_URL names no database")
+    admin = (
+        url.set(database="postgres")
+        .set(drivername="postgresql")
+        .render_as_string(hide_password=False)
+    )
+    conn = psycopg2.connect(admin, **KEEPALIVES)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone():
+                return False
+            try:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            except psycopg2.Error as exc:
+                # Another process created it between our check and our CREATE.
+                if exc.pgcode in (errorcodes.DUPLICATE_DATABASE, errorcodes.UNIQUE_VIOLATION):
+                    return False
+                raise
+            logger.info("created database %s", name)
+            return True
+    finally:
+        conn.close()
+
+
+def check_migrated(engine: Engine) -> None:
+    """Raise NotMigrated unless the database is at the newest migration."""
+    from shared.migrate import head_revision
+
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(text("SELECT to_regclass('public.alembic_version')")).scalar()
+            current = (
+                conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                if exists
+                else None
+            )
+    except Exception as exc:
+        if "does not exist" in str(exc):
+            raise NotMigrated(MIGRATE_HINT) from exc
+        raise
+    if current != head_revision():
+        raise NotMigrated(MIGRATE_HINT)

@@ -1,0 +1,51 @@
+"""Hand a recorded run to the broker: the one code path of cron fires, "Run now" and the outbox."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from dramatiq import Message
+from dramatiq.brokers.redis import RedisBroker
+from sqlalchemy import Engine
+
+from shared import runs
+from shared.runs import Run
+from shared.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+RUN_ID_OPTION = "srjobs_run_id"
+
+
+def make_sender(settings: Settings) -> RedisBroker:
+    """A broker used only to send messages: no actors, no middleware, no connection yet."""
+    return RedisBroker(url=settings.redis_url, namespace=settings.redis_namespace, middleware=[])
+
+
+def build_message(run: Run, actor: str, queue: str) -> Message:
+    """The Dramatiq message for a run; the worker reads the run id from its options."""
+    return Message(
+        queue_name=queue, actor_name=actor, args=(), kwargs={}, options={RUN_ID_OPTION: run.id}
+    )
+
+
+def send_backoff_seconds(send_attempts: int) -> float:
+    """How long the outbox waits before re-sending after `send_attempts` failures."""
+    return float(min(60, 2 ** max(0, send_attempts - 1)))
+
+
+def dispatch(engine: Engine, broker: RedisBroker, run: Run, actor: str, queue: str) -> bool:
+    """Send the run's message, then mark it enqueued; on a broker error it stays pending."""
+    try:
+        broker.enqueue(build_message(run, actor, queue))
+    except (redis.RedisError, OSError) as exc:
+        logger.warning(
+            "broker unreachable, run %d of %s stays pending: %s", run.id, run.job_name, exc
+        )
+        with engine.begin() as conn:
+            runs.mark_send_failed(conn, run.id, send_backoff_seconds(1))
+        return False
+    with engine.begin() as conn:
+        runs.mark_enqueued(conn, run.id)
+    return True

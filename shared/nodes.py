@@ -1,0 +1,78 @@
+"""Data access for `scheduler_nodes` and `worker_nodes` (peer status, heartbeats)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert
+
+from shared.tables import scheduler_nodes, worker_nodes
+
+# Rows not seen for this long are pruned by the scheduler's heartbeat.
+STALE_AFTER = "1 hour"
+
+
+@dataclass(frozen=True)
+class SchedulerNode:
+    node: str
+    role: str
+    last_seen_at: datetime
+    started_at: datetime
+    leader_since: datetime | None
+
+
+def beat_scheduler(conn: Connection, node: str, role: str) -> None:
+    """Record that `node` is alive in `role` (leader or follower)."""
+    leader_since = func.now() if role == "leader" else None
+    stmt = insert(scheduler_nodes).values(
+        node=node, role=role, last_seen_at=func.now(), leader_since=leader_since
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["node"],
+            set_={
+                "role": stmt.excluded.role,
+                "last_seen_at": func.now(),
+                "leader_since": func.coalesce(
+                    text(
+                        "CASE WHEN excluded.role = 'leader' THEN scheduler_nodes.leader_since END"
+                    ),
+                    stmt.excluded.leader_since,
+                ),
+            },
+        )
+    )
+
+
+def forget_scheduler(conn: Connection, node: str) -> None:
+    """Remove a node that stopped cleanly."""
+    conn.execute(delete(scheduler_nodes).where(scheduler_nodes.c.node == node))
+
+
+def prune_schedulers(conn: Connection) -> None:
+    """Drop nodes not seen for an hour."""
+    conn.execute(
+        delete(scheduler_nodes).where(
+            scheduler_nodes.c.last_seen_at < func.now() - text(f"interval '{STALE_AFTER}'")
+        )
+    )
+
+
+def list_schedulers(conn: Connection) -> list[SchedulerNode]:
+    """Every known scheduler, leader first, then by name."""
+    rows = conn.execute(
+        select(scheduler_nodes).order_by(
+            (scheduler_nodes.c.role == "leader").desc(), scheduler_nodes.c.node
+        )
+    )
+    return [SchedulerNode(**r._mapping) for r in rows]
+
+
+def beat_worker(conn: Connection, node: str) -> None:
+    """Record that a worker process is alive."""
+    stmt = insert(worker_nodes).values(node=node, last_seen_at=func.now())
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=["node"], set_={"last_seen_at": func.now()})
+    )

@@ -1,0 +1,230 @@
+"""Data access for `job_runs`: the only module that writes it.
+
+Each state transition is one short statement guarded by the states it may leave, so no row
+lock is held while a job runs and a late or repeated transition changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+
+from shared.errors import RunConflict, UnknownRun
+from shared.tables import job_runs
+
+STATES = ("pending", "enqueued", "running", "succeeded", "failed", "discarded")
+ACTIVE_STATES = ("pending", "enqueued", "running")
+FINISHED_STATES = ("succeeded", "discarded")
+# A `failed` run will be retried, so it may start again.
+STARTABLE_STATES = ("pending", "enqueued", "running", "failed")
+MAX_ERROR_LENGTH = 2000
+MAX_TRACEBACK_LENGTH = 20000
+# Serialises "Run now" per job (with the job name's hash as second key).
+MANUAL_LOCK_CLASS = 0x51AB5
+
+
+@dataclass(frozen=True)
+class Run:
+    """One row of `job_runs`, as the API shows it."""
+
+    id: int
+    job_name: str
+    trigger: str
+    state: str
+    scheduled_at: datetime | None
+    enqueued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempt: int
+    node: str | None
+    error: str | None
+    created_at: datetime
+
+    def as_json(self) -> dict:
+        """JSON-ready dict; times in ISO 8601 with offset."""
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, datetime):
+                out[key] = value.isoformat()
+        return out
+
+
+RUN_COLUMNS = [job_runs.c[name] for name in Run.__dataclass_fields__]
+
+
+def _run(row) -> Run:
+    return Run(**row._mapping)
+
+
+def create_cron_run(conn: Connection, job_name: str, scheduled_at: datetime) -> Run | None:
+    """Record a cron fire as `pending`; None when that slot already has its run (fencing)."""
+    row = conn.execute(
+        insert(job_runs)
+        .values(job_name=job_name, trigger="cron", scheduled_at=scheduled_at)
+        .on_conflict_do_nothing(index_elements=["job_name", "scheduled_at"])
+        .returning(*RUN_COLUMNS)
+    ).first()
+    return _run(row) if row else None
+
+
+def create_manual_run(conn: Connection, job_name: str, *, state: str = "pending") -> Run:
+    """Record a manual run; raises RunConflict with the active run when one exists.
+
+    Concurrent callers are serialised by a transaction-level advisory lock per job, so that
+    many simultaneous "Run now" requests produce exactly one run. Commit promptly.
+    """
+    conn.execute(
+        text("SELECT pg_advisory_xact_lock(:cls, hashtext(:name))"),
+        {"cls": MANUAL_LOCK_CLASS, "name": job_name},
+    )
+    active = conn.execute(
+        select(*RUN_COLUMNS)
+        .where(job_runs.c.job_name == job_name, job_runs.c.state.in_(ACTIVE_STATES))
+        .order_by(job_runs.c.id.desc())
+        .limit(1)
+    ).first()
+    if active is not None:
+        raise RunConflict(_run(active))
+    row = conn.execute(
+        insert(job_runs)
+        .values(job_name=job_name, trigger="manual", state=state)
+        .returning(*RUN_COLUMNS)
+    ).one()
+    return _run(row)
+
+
+def create_direct_run(conn: Connection, job_name: str, node: str) -> Run:
+    """Record a run for a message sent straight from code (no run id): already running."""
+    row = conn.execute(
+        insert(job_runs)
+        .values(
+            job_name=job_name,
+            trigger="manual",
+            state="running",
+            started_at=func.now(),
+            enqueued_at=func.now(),
+            attempt=1,
+            node=node,
+        )
+        .returning(*RUN_COLUMNS)
+    ).one()
+    return _run(row)
+
+
+def mark_enqueued(conn: Connection, run_id: int) -> bool:
+    """pending -> enqueued, once the broker has the message."""
+    result = conn.execute(
+        update(job_runs)
+        .where(job_runs.c.id == run_id, job_runs.c.state == "pending")
+        .values(
+            state="enqueued", enqueued_at=func.now(), send_attempts=job_runs.c.send_attempts + 1
+        )
+    )
+    return result.rowcount == 1
+
+
+def mark_send_failed(conn: Connection, run_id: int, retry_in_seconds: float) -> None:
+    """Count a failed hand-over to the broker; the run stays pending for the outbox."""
+    conn.execute(
+        update(job_runs)
+        .where(job_runs.c.id == run_id, job_runs.c.state == "pending")
+        .values(
+            send_attempts=job_runs.c.send_attempts + 1,
+            next_send_at=func.now()
+            + text("make_interval(secs => :delay)").bindparams(delay=retry_in_seconds),
+        )
+    )
+
+
+def mark_running(conn: Connection, run_id: int, attempt: int, node: str) -> bool:
+    """-> running; False when the run is already finished (a redelivery to skip)."""
+    result = conn.execute(
+        update(job_runs)
+        .where(job_runs.c.id == run_id, job_runs.c.state.in_(STARTABLE_STATES))
+        .values(
+            state="running",
+            started_at=func.now(),
+            attempt=attempt,
+            node=node,
+            enqueued_at=func.coalesce(job_runs.c.enqueued_at, func.now()),
+            error=None,
+        )
+    )
+    return result.rowcount == 1
+
+
+def mark_finished(
+    conn: Connection,
+    run_id: int,
+    state: str,
+    *,
+    error: str | None = None,
+    traceback: str | None = None,
+) -> bool:
+    """running -> succeeded | failed | discarded."""
+    assert state in ("succeeded", "failed", "discarded")
+    result = conn.execute(
+        update(job_runs)
+        .where(job_runs.c.id == run_id, job_runs.c.state.in_(("running", "pending", "enqueued")))
+        .values(
+            state=state,
+            finished_at=func.now(),
+            error=error[:MAX_ERROR_LENGTH] if error else None,
+            traceback=traceback[-MAX_TRACEBACK_LENGTH:] if traceback else None,
+        )
+    )
+    return result.rowcount == 1
+
+
+def get_run(conn: Connection, run_id: int) -> Run:
+    """One run; raises UnknownRun."""
+    row = conn.execute(select(*RUN_COLUMNS).where(job_runs.c.id == run_id)).first()
+    if row is None:
+        raise UnknownRun(f"unknown run {run_id}")
+    return _run(row)
+
+
+def get_traceback(conn: Connection, run_id: int) -> str | None:
+    """The stored traceback of a failed run."""
+    return conn.execute(select(job_runs.c.traceback).where(job_runs.c.id == run_id)).scalar()
+
+
+def list_runs(
+    conn: Connection,
+    job_name: str | None = None,
+    *,
+    limit: int = 50,
+    state: str | None = None,
+    before: int | None = None,
+) -> list[Run]:
+    """Runs newest first, optionally of one job, in one state, with ids below `before`."""
+    stmt = select(*RUN_COLUMNS).order_by(job_runs.c.id.desc()).limit(limit)
+    if job_name is not None:
+        stmt = stmt.where(job_runs.c.job_name == job_name)
+    if state is not None:
+        stmt = stmt.where(job_runs.c.state == state)
+    if before is not None:
+        stmt = stmt.where(job_runs.c.id < before)
+    return [_run(r) for r in conn.execute(stmt)]
+
+
+LAST_RUNS = text(
+    """
+    SELECT r.* FROM unnest(CAST(:names AS text[])) AS j(name)
+    CROSS JOIN LATERAL (
+        SELECT id, job_name, trigger, state, scheduled_at, enqueued_at, started_at,
+               finished_at, attempt, node, error, created_at
+          FROM job_runs WHERE job_name = j.name ORDER BY id DESC LIMIT 1
+    ) AS r
+    """
+)
+
+
+def last_runs(conn: Connection, job_names: list[str]) -> dict[str, Run]:
+    """The newest run of each named job (one index probe per job)."""
+    if not job_names:
+        return {}
+    return {row.job_name: _run(row) for row in conn.execute(LAST_RUNS, {"names": job_names})}

@@ -1,0 +1,119 @@
+"""Data access for `job_schedules`: the only module that reads or writes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from shared.cron import parse_schedule
+from shared.errors import UnknownJob
+from shared.tables import job_schedules
+
+
+@dataclass(frozen=True)
+class ScheduleSeed:
+    """A job's default schedule, declared in code; seeded only when its row is missing."""
+
+    name: str
+    actor: str
+    cron: str
+    queue: str = "default"
+    timezone: str = "UTC"
+    description: str = ""
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    """One row of `job_schedules`."""
+
+    name: str
+    actor: str
+    queue: str
+    cron: str
+    timezone: str
+    enabled: bool
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def _row(row) -> ScheduleRow:
+    return ScheduleRow(**row._mapping)
+
+
+def seed_schedules(conn: Connection, seeds: list[ScheduleSeed]) -> int:
+    """Insert the rows that do not exist yet (admins' edits win); return how many were added."""
+    if not seeds:
+        return 0
+    for seed in seeds:
+        parse_schedule(seed.cron, seed.timezone)  # a bad default fails loudly, at seed time
+    stmt = (
+        insert(job_schedules)
+        .values(
+            [
+                {
+                    "name": s.name,
+                    "actor": s.actor,
+                    "queue": s.queue,
+                    "cron": s.cron,
+                    "timezone": s.timezone,
+                    "enabled": s.enabled,
+                    "description": s.description,
+                }
+                for s in seeds
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(job_schedules.c.name)
+    )
+    return len(conn.execute(stmt).all())
+
+
+def list_schedules(conn: Connection, *, enabled_only: bool = False) -> list[ScheduleRow]:
+    """Every schedule, by name."""
+    stmt = select(job_schedules).order_by(job_schedules.c.name)
+    if enabled_only:
+        stmt = stmt.where(job_schedules.c.enabled)
+    return [_row(r) for r in conn.execute(stmt)]
+
+
+def get_schedule(conn: Connection, name: str) -> ScheduleRow:
+    """One schedule; raises UnknownJob."""
+    row = conn.execute(select(job_schedules).where(job_schedules.c.name == name)).first()
+    if row is None:
+        raise UnknownJob(f"unknown job {name!r}")
+    return _row(row)
+
+
+def update_schedule(
+    conn: Connection,
+    name: str,
+    *,
+    cron: str | None = None,
+    timezone: str | None = None,
+    enabled: bool | None = None,
+) -> tuple[ScheduleRow, ScheduleRow]:
+    """Validate and store a change; return (old, new). Raises UnknownJob or InvalidSchedule."""
+    old = conn.execute(
+        select(job_schedules).where(job_schedules.c.name == name).with_for_update()
+    ).first()
+    if old is None:
+        raise UnknownJob(f"unknown job {name!r}")
+    before = _row(old)
+    new_cron = before.cron if cron is None else cron.strip()
+    new_tz = before.timezone if timezone is None else timezone
+    parse_schedule(new_cron, new_tz)
+    values = {"cron": new_cron, "timezone": new_tz}
+    if enabled is not None:
+        values["enabled"] = enabled
+    row = conn.execute(
+        update(job_schedules)
+        .where(job_schedules.c.name == name)
+        .values(**values)
+        .returning(*job_schedules.c)
+    ).one()
+    return before, _row(row)

@@ -1,0 +1,5 @@
+import sys
+
+from srjobs.cli import main
+
+sys.exit(main())

@@ -1,0 +1,88 @@
+"""`srjobs migrate|scheduler|worker|webadmin|dev`: each subcommand imports only its service."""
+
+from __future__ import annotations
+
+import sys
+
+from shared.errors import ConfigError
+
+USAGE = """usage: srjobs COMMAND [options]
+
+commands:
+  migrate     create the database if needed, apply migrations, seed default schedules
+  scheduler   run one scheduler instance (leader election, fires schedules)
+  worker      run a Dramatiq worker for all actors  [--processes N] [--threads N]
+  webadmin    run the admin UI and JSON API          [--host H] [--port P]
+  dev         run the whole stack on this machine for a first look
+"""
+
+
+def migrate(argv: list[str]) -> int:
+    from shared.logsetup import setup_logging
+    from shared.migrate import migrate as run_migrate
+    from shared.settings import Settings
+
+    settings = Settings.from_env()
+    setup_logging(settings, "migrate")
+    # Importing the actors binds a broker (no connection is made) and declares the jobs.
+    from worker.actors import broker  # noqa: F401
+    from worker.jobs import declared_seeds
+
+    seeded = run_migrate(settings, declared_seeds(settings))
+    print(f"srjobs migrate: database is up to date ({seeded} schedule(s) seeded)")
+    return 0
+
+
+def scheduler(argv: list[str]) -> int:
+    from scheduler.main import main as scheduler_main
+
+    return scheduler_main()
+
+
+def worker(argv: list[str]) -> int:
+    from worker.main import main as worker_main
+
+    return worker_main(argv)
+
+
+def webadmin(argv: list[str]) -> int:
+    from webadmin.main import main as webadmin_main
+
+    return webadmin_main(argv)
+
+
+def dev(argv: list[str]) -> int:
+    from srjobs.dev import main as dev_main
+
+    return dev_main(argv)
+
+
+COMMANDS = {
+    "migrate": migrate,
+    "scheduler": scheduler,
+    "worker": worker,
+    "webadmin": webadmin,
+    "dev": dev,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command = COMMANDS.get(argv[0])
+    if command is None:
+        print(f"srjobs: unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    try:
+        return command(argv[1:])
+    except ConfigError as exc:
+        print(f"srjobs {argv[0]}: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

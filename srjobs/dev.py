@@ -1,0 +1,206 @@
+"""`srjobs dev`: migrate, then run scheduler, worker and admin together until Ctrl-C.
+
+Uses DATABASE_URL / REDIS_URL when set, else the local default ports; when nothing answers
+there, starts throwaway Postgres and Redis servers from binaries on this machine.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg2
+
+from shared.db import dsn
+from shared.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
+
+STOP_SECONDS = 10
+
+
+def say(message: str) -> None:
+    print(f"srjobs dev: {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def postgres_answers(url: str) -> bool:
+    try:
+        admin = dsn(url).rsplit("/", 1)[0] + "/postgres"
+        psycopg2.connect(admin, connect_timeout=3).close()
+        return True
+    except psycopg2.Error:
+        return False
+
+
+def redis_answers(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), 3) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith((b"+PONG", b"-NOAUTH"))
+    except OSError:
+        return False
+
+
+def wait_until(check, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"srjobs dev: {what} did not come up within {seconds:.0f}s")
+        time.sleep(0.2)
+
+
+def pg_binaries() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
+    return Path(candidates[0]).parent if candidates else None
+
+
+def start_postgres(stack: ExitStack, workdir: Path) -> str:
+    bindir = pg_binaries()
+    if bindir is None:
+        raise SystemExit(
+            "srjobs dev: no Postgres answers and no initdb was found; install PostgreSQL or"
+            " run `docker compose up`"
+        )
+    data = workdir / "pg"
+    port = free_port()
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        run_as = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(workdir, "postgres")
+    subprocess.run(
+        [
+            *run_as,
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=120,
+    )
+    pg_ctl = [*run_as, str(bindir / "pg_ctl"), "-D", str(data)]
+    subprocess.run(
+        [
+            *pg_ctl,
+            "-o",
+            f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1",
+            "-l",
+            str(workdir / "pg.log"),
+            "-w",
+            "start",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=120,
+    )
+    stack.callback(
+        subprocess.run, [*pg_ctl, "-m", "fast", "-w", "stop"], stdout=subprocess.DEVNULL, timeout=60
+    )
+    say(f"started a throwaway PostgreSQL on 127.0.0.1:{port} (data in {data})")
+    return f"postgresql://postgres@127.0.0.1:{port}/srjobs"
+
+
+def start_redis(stack: ExitStack, workdir: Path) -> str:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit(
+            "srjobs dev: no Redis answers and no redis-server was found; install Redis or"
+            " run `docker compose up`"
+        )
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    stack.callback(stop_process, proc)
+    url = f"redis://127.0.0.1:{port}/0"
+    wait_until(lambda: redis_answers(url), 20, "redis-server")
+    say(f"started a throwaway Redis on 127.0.0.1:{port}")
+    return url
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def main(argv: list[str]) -> int:
+    env = dict(os.environ)
+    port = int(env.get("SRJOBS_DEV_PORT", "8000"))
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="srjobs-dev-")))
+        db = env.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+        if not postgres_answers(db):
+            if env.get("DATABASE_URL"):
+                raise SystemExit("srjobs dev: DATABASE_URL does not answer")
+            db = start_postgres(stack, workdir)
+        redis_url = env.get("REDIS_URL") or DEFAULT_REDIS_URL
+        if not redis_answers(redis_url):
+            if env.get("REDIS_URL"):
+                raise SystemExit("srjobs dev: REDIS_URL does not answer")
+            redis_url = start_redis(stack, workdir)
+        env.update(DATABASE_URL=db, REDIS_URL=redis_url)
+        say("migrating")
+        subprocess.run(
+            [sys.executable, "-m", "srjobs.cli", "migrate"], env=env, check=True, timeout=300
+        )
+        procs = [
+            subprocess.Popen([sys.executable, "-m", "srjobs.cli", *cmd], env=env)
+            for cmd in (
+                ["scheduler"],
+                ["worker", "--processes", "1", "--threads", "4"],
+                ["webadmin", "--port", str(port)],
+            )
+        ]
+        for proc in procs:
+            stack.callback(stop_process, proc)
+        say(f"admin at http://127.0.0.1:{port}/jobs  (Ctrl-C stops everything)")
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        try:
+            while all(p.poll() is None for p in procs):
+                time.sleep(0.5)
+            say("a service exited; stopping the others")
+            return 1
+        except KeyboardInterrupt:
+            say("stopping")
+            return 0

@@ -1,0 +1,1 @@
+"""The srjobs admin: Starlette + Jinja2 pages and a JSON API."""

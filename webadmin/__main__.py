@@ -1,0 +1,5 @@
+import sys
+
+from webadmin.main import main
+
+sys.exit(main())

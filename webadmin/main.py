@@ -1,0 +1,41 @@
+"""`srjobs webadmin` / `python -m webadmin`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import uvicorn
+
+from shared.db import check_migrated, make_engine
+from shared.errors import NotMigrated
+from shared.logsetup import setup_logging
+from shared.settings import Settings
+from webadmin.app import create_app
+
+
+def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="srjobs webadmin", description="Run the admin UI and API."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    settings = settings or Settings.from_env()
+    setup_logging(settings, "webadmin")
+    engine = make_engine(settings, pool_size=1)
+    try:
+        check_migrated(engine)
+    except NotMigrated as exc:
+        print(f"srjobs webadmin: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        timeout_graceful_shutdown=8,
+    )
+    return 0

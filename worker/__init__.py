@@ -1,0 +1,1 @@
+"""The srjobs worker: Dramatiq actors with run records."""

@@ -1,0 +1,41 @@
+"""Every srjobs actor. `dramatiq worker.actors` imports this module.
+
+The broker is bound first, then the built-in jobs are declared, then the modules listed in
+SRJOBS_JOB_MODULES are imported so that they can declare theirs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from worker.broker import bound_settings, ensure_broker
+
+broker = ensure_broker()
+
+from worker.jobs import job  # noqa: E402  (after the broker is bound)
+from worker.refresh import TRACE_SUMMARIES_VIEW, refresh_view  # noqa: E402
+from worker.resources import current  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+@job(
+    schedule=lambda settings: settings.trace_summaries_cron,
+    description="Refresh the otel_trace_summaries materialized view for the trace list",
+    max_retries=5,
+)
+def refresh_trace_summaries() -> None:
+    res = current()
+    with res.engine.begin() as conn:
+        mode = refresh_view(
+            conn.connection.dbapi_connection,
+            TRACE_SUMMARIES_VIEW,
+            statement_timeout_s=res.settings.refresh_statement_timeout_seconds,
+            lock_timeout_s=res.settings.refresh_lock_timeout_seconds,
+        )
+    logger.info("refreshed %s (%s)", TRACE_SUMMARIES_VIEW, mode)
+
+
+for _module in bound_settings().job_modules:
+    importlib.import_module(_module)

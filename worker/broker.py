@@ -1,0 +1,41 @@
+"""The worker's broker: built and bound once, before any actor module is imported."""
+
+from __future__ import annotations
+
+import dramatiq
+import dramatiq.broker
+from dramatiq import Broker
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import Retries
+
+from shared.settings import Settings
+from worker.run_records import RunRecords
+
+_settings: Settings | None = None
+
+
+def setup_broker(settings: Settings, broker: Broker | None = None) -> Broker:
+    """Add srjobs' middleware to `broker` (a Redis broker by default) and bind it globally."""
+    if broker is None:
+        broker = RedisBroker(url=settings.redis_url, namespace=settings.redis_namespace)
+    # Before Retries in the list means after it in the after-hooks (they run reversed), so
+    # the run record sees whether Retries gave the message up.
+    global _settings
+    broker.add_middleware(RunRecords(settings), before=Retries)
+    dramatiq.set_broker(broker)
+    _settings = settings
+    return broker
+
+
+def ensure_broker() -> Broker:
+    """The bound broker; `dramatiq worker.actors` gets one built from the environment."""
+    if dramatiq.broker.global_broker is None or _settings is None:
+        return setup_broker(Settings.from_env())
+    return dramatiq.broker.global_broker
+
+
+def bound_settings() -> Settings:
+    """The settings the bound broker was set up with."""
+    if _settings is None:
+        raise RuntimeError("setup_broker() has not run")
+    return _settings
