@@ -2,19 +2,22 @@
 
 Pure functions only. The scheduler turns a Schedule into an APScheduler trigger; the admin
 uses the same object for validation, the description and the next fire times.
+
+Time zones follow standard (Vixie) cron: when the clock springs forward, a job at a fixed
+time that falls in the gap runs once, at the same offset past the jump, and wildcard times in
+the gap are skipped; when the clock falls back, a fixed-time job runs once (the first pass)
+and wildcard jobs keep running through the repeated hour.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.combining import OrTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 from cron_descriptor import Options, get_description
 
 from shared.errors import InvalidSchedule
@@ -22,6 +25,7 @@ from shared.errors import InvalidSchedule
 MAX_EXPR_LENGTH = 200
 MAX_TZ_LENGTH = 64
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SEARCH_YEARS = 8  # a valid schedule fires well within this; parsing rejects dates that never occur
 
 MACROS = {
     "@hourly": "0 * * * *",
@@ -37,9 +41,11 @@ UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 UNIT_WORDS = {"s": "second", "m": "minute", "h": "hour"}
 
 MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-# Standard cron numbers days of the week from Sunday = 0 (7 is Sunday too); APScheduler
-# from Monday = 0. Day fields are expanded to names so the two never get mixed up.
+# Standard cron numbers days of the week from Sunday = 0 (7 is Sunday too), Python from
+# Monday = 0 (and APScheduler likewise): all day-of-week values here are cron's.
 WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+LONGEST_MONTH = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30}
+LONGEST_MONTH[12] = 31
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,7 @@ def _value(token: str, spec: Field) -> int:
     return value
 
 
-def expand_field(text: str, spec: Field) -> set[int]:
+def expand_field(text: str, spec: Field) -> frozenset[int]:
     """The set of values a standard cron field selects; raises InvalidSchedule."""
     values: set[int] = set()
     for item in text.lower().split(","):
@@ -92,11 +98,121 @@ def expand_field(text: str, spec: Field) -> set[int]:
         if stride < 1:
             raise InvalidSchedule(f"{spec.name}: step in {item!r} must be at least 1")
         values.update(range(low, high + 1, stride))
-    return values
+    return frozenset(values)
 
 
-def _compact(values: set[int]) -> str:
-    return ",".join(str(v) for v in sorted(values))
+@dataclass(frozen=True)
+class CronSpec:
+    """The five expanded fields of a standard cron expression."""
+
+    minutes: frozenset[int]
+    hours: frozenset[int]
+    days: frozenset[int]
+    months: frozenset[int]
+    weekdays: frozenset[int]  # cron numbering, Sunday = 0
+    any_day: bool  # day of month is `*`
+    any_weekday: bool  # day of week is `*`
+    fixed_time: bool  # neither minute nor hour is a wildcard
+
+    def day_matches(self, day: datetime) -> bool:
+        dom = day.day in self.days
+        dow = (day.weekday() + 1) % 7 in self.weekdays
+        if self.any_day or self.any_weekday:
+            return dom and dow
+        return dom or dow  # both restricted: either one fires (standard cron)
+
+    def next_wall(self, wall: datetime) -> datetime:
+        """The first naive wall-clock time at or after `wall` (whole minutes) that matches."""
+        limit = wall.year + SEARCH_YEARS
+        while wall.year <= limit:
+            if wall.month not in self.months:
+                wall = (wall.replace(day=1) + timedelta(days=32)).replace(day=1, hour=0, minute=0)
+            elif not self.day_matches(wall):
+                wall = (wall + timedelta(days=1)).replace(hour=0, minute=0)
+            elif wall.hour not in self.hours:
+                wall = (wall + timedelta(hours=1)).replace(minute=0)
+            elif wall.minute not in self.minutes:
+                wall += timedelta(minutes=1)
+            else:
+                return wall
+        raise InvalidSchedule("the schedule never fires")
+
+
+def _instants(spec: CronSpec, wall: datetime, zone: ZoneInfo) -> list[datetime]:
+    """The UTC instants a wall-clock time stands for: none (skipped), one, or two (repeat)."""
+    first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    second = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    exists = first.astimezone(zone).replace(tzinfo=None) == wall
+    if not exists:  # in the spring-forward gap
+        return [max(first, second)] if spec.fixed_time else []
+    if first == second or spec.fixed_time:
+        return [first]
+    return [first, second]
+
+
+CLOCK_CHANGE_WINDOW = timedelta(hours=3)
+
+
+def _steady(zone: ZoneInfo, instant: datetime) -> bool:
+    """True when the zone's offset does not change within three hours of `instant`."""
+    before = (instant - CLOCK_CHANGE_WINDOW).astimezone(zone).utcoffset()
+    return (
+        before
+        == instant.astimezone(zone).utcoffset()
+        == ((instant + CLOCK_CHANGE_WINDOW).astimezone(zone).utcoffset())
+    )
+
+
+def next_cron_fire(spec: CronSpec, zone: ZoneInfo, at: datetime) -> datetime:
+    """The first slot at or after the instant `at`, in UTC."""
+    if at.tzinfo is None:
+        raise ValueError("at must be timezone-aware")
+    ceiling = at.astimezone(UTC)
+    if ceiling.second or ceiling.microsecond:
+        ceiling = ceiling.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    # Near a clock change, start three hours of wall time early: a repeated hour maps later
+    # walls to earlier instants. Instants only grow with the wall time on each fold, so stop
+    # once the earliest instant of a wall time is past the best candidate.
+    wall = ceiling.astimezone(zone).replace(tzinfo=None)
+    if not _steady(zone, ceiling):
+        wall -= CLOCK_CHANGE_WINDOW
+    best: datetime | None = None
+    while True:
+        wall = spec.next_wall(wall)
+        instants = _instants(spec, wall, zone)
+        earliest = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+        if best is not None and min(earliest, *instants) > best:
+            return best
+        for instant in instants:
+            if instant >= ceiling and (best is None or instant < best):
+                best = instant
+        if best is not None and _steady(zone, best):
+            return best  # no clock change near it: no later wall can map before it
+        wall += timedelta(minutes=1)
+
+
+def next_every_fire(interval_seconds: int, at: datetime) -> datetime:
+    """The first multiple of the interval since the Unix epoch at or after `at`."""
+    elapsed = (at.astimezone(UTC) - EPOCH).total_seconds()
+    return EPOCH + timedelta(seconds=math.ceil(elapsed / interval_seconds) * interval_seconds)
+
+
+class ScheduleTrigger(BaseTrigger):
+    """An APScheduler trigger over a Schedule; pickled into the job store with its job."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+
+    def get_next_fire_time(self, previous_fire_time, now):
+        # As APScheduler's own triggers: from just after the previous fire when it is older
+        # than now, so that the scheduler can see (and coalesce or skip) missed slots.
+        start = now
+        if previous_fire_time is not None:
+            start = min(now, previous_fire_time + timedelta(microseconds=1))
+        return self.schedule.next_fire_at_or_after(start)
+
+    def __str__(self) -> str:
+        return f"srjobs[{self.schedule.expr} {self.schedule.timezone}]"
 
 
 @dataclass(frozen=True)
@@ -106,7 +222,7 @@ class Schedule:
     expr: str
     timezone: str
     interval_seconds: int | None = None  # set for @every
-    fields: tuple[str, ...] = ()  # the five expanded cron fields otherwise
+    cron: CronSpec | None = None  # set otherwise
 
     @property
     def zone(self) -> ZoneInfo:
@@ -114,40 +230,23 @@ class Schedule:
 
     def trigger(self) -> BaseTrigger:
         """An APScheduler trigger that fires exactly on this schedule's slots."""
+        return ScheduleTrigger(self)
+
+    def next_fire_at_or_after(self, at: datetime) -> datetime:
+        """The first slot at or after `at`, in UTC."""
         if self.interval_seconds is not None:
-            return IntervalTrigger(seconds=self.interval_seconds, start_date=EPOCH, timezone=UTC)
-        minute, hour, dom, month, dow = self.fields
-        zone = self.zone
-
-        def cron(day: str, day_of_week: str) -> CronTrigger:
-            return CronTrigger(
-                minute=minute,
-                hour=hour,
-                day=day,
-                month=month,
-                day_of_week=day_of_week,
-                timezone=zone,
-            )
-
-        # Standard cron: when both day fields are restricted, a day matching either fires.
-        if dom != "*" and dow != "*":
-            return OrTrigger([cron(dom, "*"), cron("*", dow)])
-        return cron(dom, dow)
+            return next_every_fire(self.interval_seconds, at)
+        assert self.cron is not None
+        return next_cron_fire(self.cron, self.zone, at)
 
     def next_fire_times(self, now: datetime, count: int = 5) -> list[datetime]:
         """The next `count` slots strictly after `now`, in the schedule's zone."""
-        trigger = self.trigger()
         times: list[datetime] = []
-        previous = None
         current = now + timedelta(microseconds=1)
+        zone = self.zone
         for _ in range(count):
-            nxt = trigger.get_next_fire_time(previous, current)
-            if nxt is None:
-                break
-            # Through UTC: astimezone() to the same zone object would keep a wall time that
-            # does not exist (the spring-forward gap).
-            times.append(nxt.astimezone(UTC).astimezone(self.zone))
-            previous = nxt
+            nxt = self.next_fire_at_or_after(current)
+            times.append(nxt.astimezone(zone))
             current = nxt + timedelta(microseconds=1)
         return times
 
@@ -161,20 +260,14 @@ class Schedule:
     def describe(self) -> str:
         """A human-readable sentence, e.g. "Every 2 minutes"."""
         if self.interval_seconds is not None:
-            n, unit = self._every_parts()
-            text = f"Every {UNIT_WORDS[unit]}" if n == 1 else f"Every {n} {UNIT_WORDS[unit]}s"
-        else:
-            options = Options()
-            options.use_24hour_time_format = True
-            text = str(get_description(_source_fields(self.expr), options))
-        if self.interval_seconds is None and self.timezone != "UTC":
-            text += f" ({self.timezone})"
-        return text
-
-    def _every_parts(self) -> tuple[int, str]:
-        match = EVERY.fullmatch(self.expr.strip().lower())
-        assert match
-        return int(match.group(1)), match.group(2)
+            match = EVERY.fullmatch(self.expr.strip().lower())
+            assert match
+            n, unit = int(match.group(1)), match.group(2)
+            return f"Every {UNIT_WORDS[unit]}" if n == 1 else f"Every {n} {UNIT_WORDS[unit]}s"
+        options = Options()
+        options.use_24hour_time_format = True
+        text = str(get_description(_source_fields(self.expr), options))
+        return text if self.timezone == "UTC" else f"{text} ({self.timezone})"
 
 
 def _source_fields(expr: str) -> str:
@@ -227,34 +320,21 @@ def parse_schedule(expr: str, timezone: str = "UTC") -> Schedule:
         raise InvalidSchedule(
             f"cron needs 5 fields (minute hour day-of-month month day-of-week), got {len(parts)}"
         )
-    expanded = []
-    for part, spec in zip(parts, FIELDS, strict=True):
-        values = expand_field(part, spec)
-        if spec.name == "day of week":
-            days = {v % 7 for v in values}
-            expanded.append("*" if part == "*" else ",".join(WEEKDAYS[d] for d in sorted(days)))
-        else:
-            expanded.append("*" if part == "*" else _compact(values))
-    if expanded[2] != "*" and expanded[3] != "*" and not _day_exists(parts):
+    minutes, hours, days, months, weekdays = (
+        expand_field(part, spec) for part, spec in zip(parts, FIELDS, strict=True)
+    )
+    spec = CronSpec(
+        minutes=minutes,
+        hours=hours,
+        days=days,
+        months=months,
+        weekdays=frozenset(d % 7 for d in weekdays),
+        any_day=parts[2] == "*",
+        any_weekday=parts[4] == "*",
+        fixed_time=not (parts[0].startswith("*") or parts[1].startswith("*")),
+    )
+    if (spec.any_weekday or spec.any_day) and not any(
+        day <= LONGEST_MONTH[m] for day in days for m in months
+    ):
         raise InvalidSchedule("that day of month never occurs in the given month(s)")
-    return Schedule(expr.strip(), timezone, fields=tuple(expanded))
-
-
-def _day_exists(parts: list[str]) -> bool:
-    days = expand_field(parts[2], FIELDS[2])
-    months = expand_field(parts[3], FIELDS[3])
-    longest = {
-        1: 31,
-        2: 29,
-        3: 31,
-        4: 30,
-        5: 31,
-        6: 30,
-        7: 31,
-        8: 31,
-        9: 30,
-        10: 31,
-        11: 30,
-        12: 31,
-    }
-    return any(day <= longest[m] for day in days for m in months)
+    return Schedule(expr.strip(), timezone, cron=spec)

@@ -1,0 +1,67 @@
+"""Run records in real Postgres: fencing, manual-run uniqueness, transitions."""
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import pytest
+
+from shared import runs
+from shared.errors import RunConflict
+
+SLOT = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def test_one_cron_run_per_slot(engine):
+    with engine.begin() as conn:
+        first = runs.create_cron_run(conn, "refresh_trace_summaries", SLOT)
+        again = runs.create_cron_run(conn, "refresh_trace_summaries", SLOT)
+    assert first is not None and first.state == "pending" and first.scheduled_at == SLOT
+    assert again is None
+
+
+def test_transitions_are_guarded(engine):
+    with engine.begin() as conn:
+        run = runs.create_cron_run(conn, "refresh_trace_summaries", SLOT)
+        assert runs.mark_enqueued(conn, run.id)
+        assert not runs.mark_enqueued(conn, run.id)
+        assert runs.mark_running(conn, run.id, 1, "node-a")
+        assert runs.mark_finished(conn, run.id, "succeeded")
+        assert not runs.mark_running(conn, run.id, 2, "node-b")  # finished: redelivery skips
+        done = runs.get_run(conn, run.id)
+    assert (done.state, done.attempt, done.node) == ("succeeded", 1, "node-a")
+    assert done.enqueued_at <= done.started_at <= done.finished_at
+
+
+def test_concurrent_manual_runs_make_exactly_one(engine):
+    def attempt(_):
+        try:
+            with engine.begin() as conn:
+                return runs.create_manual_run(conn, "refresh_trace_summaries").id
+        except RunConflict as exc:
+            return -exc.run.id
+
+    with ThreadPoolExecutor(10) as pool:
+        ids = list(pool.map(attempt, range(30)))
+    created = {i for i in ids if i > 0}
+    assert len(created) == 1
+    assert {-i for i in ids if i < 0} == created
+
+
+def test_list_runs_newest_first_with_keyset(engine):
+    with engine.begin() as conn:
+        ids = [runs.create_cron_run(conn, "j", SLOT.replace(minute=m)).id for m in range(5)]
+        page = runs.list_runs(conn, "j", limit=2)
+        rest = runs.list_runs(conn, "j", limit=10, before=page[-1].id)
+    assert [r.id for r in page] == ids[::-1][:2]
+    assert [r.id for r in rest] == ids[::-1][2:]
+
+
+@pytest.mark.parametrize("state", ["succeeded", "failed", "discarded"])
+def test_finish_records_error(engine, state):
+    with engine.begin() as conn:
+        run = runs.create_manual_run(conn, "j")
+        runs.mark_running(conn, run.id, 1, "n")
+        runs.mark_finished(conn, run.id, state, error="E: x" * 1000, traceback="tb")
+        done = runs.get_run(conn, run.id)
+    assert done.state == state
+    assert len(done.error) == runs.MAX_ERROR_LENGTH

@@ -1,0 +1,62 @@
+import pytest
+
+from shared.db import safe_url, sqlalchemy_url
+from shared.errors import ConfigError
+from shared.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, Settings
+
+
+def test_defaults_follow_the_contract():
+    s = Settings.from_env({})
+    assert s.database_url == DEFAULT_DATABASE_URL == "postgresql://postgres@127.0.0.1:5432/srjobs"
+    assert s.redis_url == DEFAULT_REDIS_URL == "redis://127.0.0.1:6379/0"
+    assert s.trace_summaries_cron == "*/2 * * * *"
+    assert s.admin_user == "admin"
+    assert s.admin_password is None
+    assert s.log_format == "text"
+    host, _, pid = s.node_name.rpartition("-")
+    assert host and pid.isdigit()
+
+
+def test_values_are_read_from_the_mapping():
+    s = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql://u:secret@db:5433/x",
+            "REDIS_URL": "redis://cache:6380/2",
+            "NODE_NAME": "node-a",
+            "TRACE_SUMMARIES_CRON": "@every 30s",
+            "ADMIN_PASSWORD": "pw",
+            "ADMIN_USER": "ops",
+            "LOG_FORMAT": "json",
+            "SRJOBS_LEADER_LEASE_SECONDS": "3",
+            "SRJOBS_JOB_MODULES": "a.jobs, b.jobs",
+        }
+    )
+    assert (s.node_name, s.trace_summaries_cron, s.admin_user) == ("node-a", "@every 30s", "ops")
+    assert s.admin_password == "pw" and "pw" not in repr(s)
+    assert s.log_format == "json"
+    assert s.leader_lease_seconds == 3.0
+    assert s.leader_check_seconds == 1.0
+    assert s.job_modules == ("a.jobs", "b.jobs")
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"REDIS_URL": "http://x"}, "REDIS_URL"),
+        ({"SRJOBS_LEADER_LEASE_SECONDS": "soon"}, "SRJOBS_LEADER_LEASE_SECONDS"),
+        ({"SRJOBS_LEADER_LEASE_SECONDS": "0.1"}, "SRJOBS_LEADER_LEASE_SECONDS"),
+        ({"SRJOBS_RUN_RETENTION_DAYS": "-1"}, "SRJOBS_RUN_RETENTION_DAYS"),
+    ],
+)
+def test_bad_values_fail_naming_the_variable(env, name):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env(env)
+
+
+def test_urls_map_to_psycopg2_and_hide_the_password():
+    url = sqlalchemy_url("postgresql://u:secret@db:5432/x")
+    assert url.drivername == "postgresql+psycopg2"
+    assert sqlalchemy_url("postgres://u@db/x").drivername == "postgresql+psycopg2"
+    assert "secret" not in safe_url("postgresql://u:secret@db:5432/x")
