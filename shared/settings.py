@@ -64,6 +64,7 @@ class Settings:
     refresh_statement_timeout_seconds: float = 600.0
     refresh_lock_timeout_seconds: float = 5.0
     run_retention_days: int = 14
+    health_host: str = "0.0.0.0"  # noqa: S104  (only when SRJOBS_HEALTH_PORT turns it on)
     health_port: int = 0
     job_modules: tuple[str, ...] = ()
 
@@ -104,6 +105,7 @@ class Settings:
                 env, "SRJOBS_REFRESH_LOCK_TIMEOUT", 5.0, minimum=0.1
             ),
             run_retention_days=_int(env, "SRJOBS_RUN_RETENTION_DAYS", 14, minimum=1),
+            health_host=env.get("SRJOBS_HEALTH_HOST") or "0.0.0.0",  # noqa: S104
             health_port=_int(env, "SRJOBS_HEALTH_PORT", 0, minimum=0),
             job_modules=tuple(
                 m.strip() for m in env.get("SRJOBS_JOB_MODULES", "").split(",") if m.strip()
