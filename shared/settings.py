@@ -49,8 +49,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
 class Settings:
     """Everything srjobs reads from its environment, validated."""
 
-    database_url: str = DEFAULT_DATABASE_URL
-    redis_url: str = DEFAULT_REDIS_URL
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)  # may hold a password
+    redis_url: str = field(default=DEFAULT_REDIS_URL, repr=False)
     node_name: str = field(default_factory=default_node_name)
     trace_summaries_cron: str = "*/2 * * * *"
     admin_user: str = "admin"

@@ -60,3 +60,15 @@ def test_urls_map_to_psycopg2_and_hide_the_password():
     assert url.drivername == "postgresql+psycopg2"
     assert sqlalchemy_url("postgres://u@db/x").drivername == "postgresql+psycopg2"
     assert "secret" not in safe_url("postgresql://u:secret@db:5432/x")
+
+
+def test_repr_never_shows_credentials():
+    s = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql://u:pgsecret@db/x",
+            "REDIS_URL": "redis://:rsecret@r:6379/0",
+            "ADMIN_PASSWORD": "adminsecret",
+        }
+    )
+    assert not {"pgsecret", "rsecret", "adminsecret"} & set(repr(s).replace("'", " ").split())
+    assert "secret" not in repr(s)

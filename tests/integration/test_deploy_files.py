@@ -1,0 +1,58 @@
+"""The deployment files: compose.yaml parses as the compose format; the image runs as non-root."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(
+    shutil.which("docker-compose") is None,
+    reason="docker-compose (Debian package) is not installed: .ci/run installs it",
+)
+def test_compose_file_validates():
+    env = {"PATH": "/usr/bin:/bin", "ADMIN_PASSWORD": "x"}
+    result = subprocess.run(
+        ["docker-compose", "-f", str(ROOT / "compose.yaml"), "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    config = result.stdout
+    for service in ("postgres:", "redis:", "migrate:", "scheduler:", "worker:", "webadmin:"):
+        assert service in config
+    assert "service_completed_successfully" in config
+    assert "replicas: 2" in config
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose missing")
+def test_compose_refuses_to_run_the_admin_without_a_password():
+    result = subprocess.run(
+        ["docker-compose", "-f", str(ROOT / "compose.yaml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+        cwd=ROOT,
+    )
+    assert result.returncode != 0 and "ADMIN_PASSWORD" in result.stderr
+
+
+def test_image_runs_as_a_non_root_user_without_build_tools():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    final_stage = dockerfile.rsplit("FROM ", 1)[1]
+    assert "USER srjobs" in final_stage
+    assert "slim" in final_stage.splitlines()[0]
+    assert "gcc" not in final_stage and "build-essential" not in final_stage
+
+
+def test_env_example_names_the_secrets_and_is_not_ignored():
+    example = (ROOT / ".env.example").read_text()
+    assert "ADMIN_PASSWORD=" in example and "POSTGRES_PASSWORD=" in example
+    assert ".env\n" in (ROOT / ".gitignore").read_text()
