@@ -1,0 +1,1 @@
+"""srjobs benchmarks: `make bench` runs them all and rewrites BENCHMARKS.md."""
