@@ -6,6 +6,7 @@ there, starts throwaway Postgres and Redis servers from binaries on this machine
 
 from __future__ import annotations
 
+import argparse
 import glob
 import os
 import shutil
@@ -146,6 +147,7 @@ def start_redis(stack: ExitStack, workdir: Path) -> str:
             str(workdir),
         ],
         stdout=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C reaches the services first; Redis stops after them
     )
     stack.callback(stop_process, proc)
     url = f"redis://127.0.0.1:{port}/0"
@@ -164,18 +166,34 @@ def stop_process(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="srjobs dev", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8000, help="admin port (default 8000)")
+    parser.add_argument(
+        "--throwaway",
+        action="store_true",
+        help="always start throwaway Postgres and Redis servers, even if local ones answer",
+    )
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str]) -> int:
+    args = parse_args(argv)
     env = dict(os.environ)
-    port = int(env.get("SRJOBS_DEV_PORT", "8000"))
+    port = args.port
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="srjobs-dev-")))
         db = env.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-        if not postgres_answers(db):
+        if args.throwaway:
+            db = start_postgres(stack, workdir)
+        elif not postgres_answers(db):
             if env.get("DATABASE_URL"):
                 raise SystemExit("srjobs dev: DATABASE_URL does not answer")
             db = start_postgres(stack, workdir)
         redis_url = env.get("REDIS_URL") or DEFAULT_REDIS_URL
-        if not redis_answers(redis_url):
+        if args.throwaway:
+            redis_url = start_redis(stack, workdir)
+        elif not redis_answers(redis_url):
             if env.get("REDIS_URL"):
                 raise SystemExit("srjobs dev: REDIS_URL does not answer")
             redis_url = start_redis(stack, workdir)

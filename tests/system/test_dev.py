@@ -1,0 +1,67 @@
+"""`srjobs dev --throwaway`: own Postgres and Redis, the whole stack, a run, a clean stop."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+
+import httpx
+import psutil
+import pytest
+
+from tests.support.waiting import wait_for
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 and not os.path.exists("/usr/lib/postgresql"),
+    reason="needs PostgreSQL server binaries",
+)
+def test_dev_runs_the_stack_on_throwaway_servers_and_stops_cleanly(tmp_path):
+    port = free_port()
+    log = tmp_path / "dev.log"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(TRACE_SUMMARIES_CRON="@every 1s", PYTHONUNBUFFERED="1")
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "srjobs.cli", "dev", "--throwaway", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def succeeded():
+            last = httpx.get(f"{base}/api/jobs", timeout=3).json()[0]["last_run"]
+            return last if last and last["state"] == "succeeded" else None
+
+        run = wait_for(succeeded, 90, "a succeeded run through srjobs dev", interval=0.3)
+        assert run["trigger"] == "cron"
+        text = log.read_text()
+        assert "throwaway PostgreSQL" in text and "throwaway Redis" in text
+        assert re.search(rf"admin at http://127\.0\.0\.1:{port}/jobs", text)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) >= 3
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does
+        assert proc.wait(30) == 0
+        wait_for(
+            lambda: not any(c.is_running() and c.status() != "zombie" for c in children),
+            20,
+            "every child process to exit",
+        )
+        pg_port = int(re.search(r"throwaway PostgreSQL on 127\.0\.0\.1:(\d+)", text).group(1))
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", pg_port), 2).close()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
