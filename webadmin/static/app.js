@@ -51,7 +51,7 @@
         var li = document.createElement("li");
         var el = document.createElement("time");
         el.setAttribute("datetime", t);
-        el.textContent = t;
+        el.textContent = t.replace("T", " ");
         li.appendChild(el);
         list.appendChild(li);
       });
