@@ -207,6 +207,6 @@ def preview(expr: str, timezone: str, now: datetime) -> dict:
     return {
         "cron": schedule.expr,
         "timezone": schedule.timezone,
-        "description": schedule.describe(),
+        "description": views.describe(schedule),
         "next_fire_times": [t.isoformat() for t in schedule.next_fire_times(now, PREVIEW_COUNT)],
     }

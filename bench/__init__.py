@@ -1,0 +1,1 @@
+"""srjobs benchmarks: each module exposes run(quick) -> list of result rows."""
