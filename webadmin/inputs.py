@@ -101,7 +101,7 @@ def form_schedule_change(form: Mapping[str, str]) -> ScheduleChange:
     """The schedule form's fields: an unchecked checkbox is absent, meaning disabled."""
     return ScheduleChange(
         cron=_text("cron", form.get("cron", ""), MAX_EXPR_LENGTH),
-        timezone=_text("timezone", form.get("timezone", ""), MAX_TZ_LENGTH).strip(),
+        timezone=_text("timezone", form.get("timezone", ""), MAX_TZ_LENGTH).strip() or "UTC",
         enabled=form.get("enabled") in ("on", "true", "1"),
     )
 

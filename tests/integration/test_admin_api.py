@@ -1,6 +1,8 @@
 """The JSON API against a real database: every route, status code and error rule."""
 
+import dataclasses
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
@@ -72,7 +74,7 @@ def test_patch_changes_the_schedule_and_records_who_and_what(client, engine):
     assert job["cron"] == "0 3 * * *" and job["timezone"] == "Europe/Berlin"
     assert job["description"] == "At 03:00 (Europe/Berlin)"
     next_run = datetime.fromisoformat(job["next_run_at"])
-    assert next_run.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin")).hour == 3
+    assert next_run.astimezone(ZoneInfo("Europe/Berlin")).hour == 3
     assert client.patch(f"/api/jobs/{JOB}", json={"enabled": False}).json()["enabled"] is False
     assert tuple(schedule_row(engine)) == ("0 3 * * *", "Europe/Berlin", False)
     with engine.connect() as conn:
@@ -177,7 +179,7 @@ def test_run_now_then_conflict(client, engine):
 
 
 def test_run_now_with_the_broker_down_leaves_the_run_pending(settings, engine):
-    down = type(settings)(**{**settings.__dict__, "redis_url": "redis://127.0.0.1:1/0"})
+    down = dataclasses.replace(settings, redis_url="redis://127.0.0.1:1/0")
     with admin_client(down) as client:
         answer = client.post(f"/api/jobs/{JOB}/runs", json={})
         assert answer.status_code == 202 and answer.json()["state"] == "pending"
@@ -271,3 +273,12 @@ def test_metrics_label_requests_by_route_template(client):
     )
     assert 'route="/api/jobs/{name}",status="404"} 1.0' in body
     assert "/api/jobs/other" not in body
+
+
+def test_health_with_the_database_down(settings):
+    gone = settings.database_url.rsplit("/", 1)[0] + "/srjobs_no_such_database"
+    with admin_client(dataclasses.replace(settings, database_url=gone)) as client:
+        assert client.get("/healthz").status_code == 503
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["database"] != "ok" and ready.json()["redis"] == "ok"
