@@ -23,6 +23,13 @@ def utc(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def utc_short(value: datetime | None) -> str:
+    """`Nov 24 01:02:03` (UTC), for dense tables."""
+    if value is None:
+        return "—"
+    return value.astimezone(UTC).strftime("%b %d %H:%M:%S")
+
+
 def duration(run: Run) -> str:
     """How long a run took (or has been running), e.g. `1.24 s` or `3 min 2 s`."""
     if run.started_at is None:
@@ -45,6 +52,7 @@ def make_templates() -> Jinja2Templates:
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
     env.filters["utc"] = utc
+    env.filters["utc_short"] = utc_short
     env.filters["duration"] = duration
     env.globals["STATES"] = STATES
     env.globals["CSRF_FIELD"] = CSRF_FIELD
