@@ -1,6 +1,7 @@
 """Auth, CSRF, security headers and the HTML pages and forms."""
 
 import dataclasses
+import re
 
 import pytest
 from sqlalchemy import text
@@ -138,3 +139,22 @@ def test_run_now_button_and_second_click(client, engine):
     with engine.connect() as conn:
         assert len(runs.list_runs(conn, JOB)) == 1
     assert client.post("/jobs/nope/run", data={"csrf_token": token}).status_code == 404
+
+
+def test_history_page_keyset_pagination(client, engine):
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO job_runs (job_name, trigger, state, scheduled_at)"
+                " SELECT :job, 'cron', 'succeeded', now() - make_interval(mins => g)"
+                " FROM generate_series(1, 60) AS g"
+            ),
+            {"job": JOB},
+        )
+    first = client.get(f"/jobs/{JOB}").text
+    assert first.count('data-run="') == 50
+    older = re.search(r'href="([^"]+before=(\d+))" rel="next"', first)
+    assert older and int(older.group(2)) == 11
+    second = client.get(older.group(1).replace("&amp;", "&")).text
+    assert second.count('data-run="') == 10 and 'rel="next"' not in second
+    assert "Newest" in second

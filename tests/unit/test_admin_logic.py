@@ -109,3 +109,10 @@ def test_path_ids_and_names():
     assert inputs.run_id("9" * 30) is None
     assert inputs.job_name("a\x00b") is None
     assert inputs.job_name("x" * 201) is None
+
+
+def test_admin_secret_setting():
+    from shared.settings import Settings
+
+    assert Settings.from_env({"SRJOBS_ADMIN_SECRET": "k"}).admin_secret == "k"
+    assert Settings.from_env({}).admin_secret is None
