@@ -50,6 +50,7 @@ ROUTES = [
     Route("/fragments/jobs", pages.jobs_fragment),
     Route("/fragments/jobs/{name}/runs", pages.job_runs_fragment),
     Route("/fragments/runs", pages.runs_fragment),
+    Route("/fragments/runs/{id}", pages.run_fragment),
     Route("/fragments/scheduler", pages.scheduler_fragment),
     Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
 ]

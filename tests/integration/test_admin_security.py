@@ -84,7 +84,12 @@ def test_every_page_renders(client, engine):
     assert client.get("/jobs/nope").status_code == 404
     assert client.get("/jobs", params={}).status_code == 200
     assert client.get(f"/jobs/{JOB}", params={"limit": "x"}).status_code == 422
-    for fragment in ("/fragments/jobs", f"/fragments/jobs/{JOB}/runs", "/fragments/runs"):
+    for fragment in (
+        "/fragments/jobs",
+        f"/fragments/jobs/{JOB}/runs",
+        "/fragments/runs",
+        f"/fragments/runs/{run.id}",
+    ):
         assert client.get(fragment).status_code == 200
 
 

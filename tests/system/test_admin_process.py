@@ -13,9 +13,11 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from sqlalchemy import text
 
 from shared import runs
 from tests.support.admin import JOB, start_webadmin
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.system
 CLICKS = 50
@@ -46,6 +48,39 @@ def test_fifty_concurrent_run_now_make_one_run_then_sigterm_drains(services, eng
     # uvicorn re-raises the signal once it has drained, so the exit status may say SIGTERM.
     assert code in (0, -signal.SIGTERM), admin.log()
     assert "Application shutdown complete" in admin.log()
+
+
+def test_sigterm_lets_a_request_in_flight_finish(services, engine):
+    """A "Run now" blocked on its job's lock when SIGTERM arrives still gets its answer."""
+    admin, base = start_webadmin(services)
+    blocker = engine.connect()
+    blocker.execute(
+        text("SELECT pg_advisory_xact_lock(:cls, hashtext(:name))"),
+        {"cls": runs.MANUAL_LOCK_CLASS, "name": JOB},
+    )
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(
+            lambda: httpx.post(f"{base}/api/jobs/{JOB}/runs", json={}, timeout=20)
+        )
+        wait_for(lambda: lock_waiters(engine) == 1, 10, "the request to wait for the job lock")
+        admin.signal(signal.SIGTERM)
+        wait_for(lambda: "Shutting down" in admin.log(), 10, "the admin to start shutting down")
+        assert admin.proc.poll() is None  # still draining
+        blocker.rollback()
+        blocker.close()
+        answer = pending.result(timeout=15)
+    assert answer.status_code == 202, answer.text
+    assert admin.proc.wait(10) in (0, -signal.SIGTERM)
+
+
+def lock_waiters(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"
+                " AND datname = current_database()"
+            )
+        ).scalar()
 
 
 def test_openapi_fuzzing_finds_no_server_error(services):

@@ -90,6 +90,12 @@ async def run_page(request: Request) -> Response:
     return render(request, "run.html", {"run": run, "traceback": traceback, "nav": "runs"})
 
 
+async def run_fragment(request: Request) -> Response:
+    run_id = inputs.run_id(request.path_params["id"])
+    run, traceback = await run_in_threadpool(services.run_detail, request.state.engine, run_id)
+    return render(request, "_run_detail.html", {"run": run, "traceback": traceback})
+
+
 async def scheduler_page(request: Request) -> Response:
     status = await run_in_threadpool(
         services.scheduler_status, request.state.engine, request.state.settings
