@@ -194,6 +194,9 @@ def run(quick: bool) -> list[dict]:
                     "history API (older page)": [
                         f"/api/jobs/{j}/runs?before={mid + rng.randrange(mid)}" for j in jobs
                     ],
+                    "history API (state=failed)": [
+                        f"/api/jobs/{j}/runs?state=failed" for j in jobs
+                    ],
                     "history page": [f"/jobs/{j}" for j in jobs],
                     "jobs list page": ["/jobs"] * requests,
                     "jobs list API": ["/api/jobs"] * requests,
@@ -205,7 +208,12 @@ def run(quick: bool) -> list[dict]:
             proc.wait(15)
         _drop(base_url, name)
     out = []
-    index_note = f"plans: {used['history']} / keyset {used['history, older page']}"
+    notes = {
+        "history API (state=failed)": f"plan: {used['history, one state']}",
+        "jobs list page": f"plan: {used['last run per job']}",
+        "jobs list API": f"plan: {used['last run per job']}",
+    }
+    default_note = f"plans: {used['history']}; keyset {used['history, older page']}"
     for label, values in results.items():
         out.append(
             {
@@ -213,7 +221,7 @@ def run(quick: bool) -> list[dict]:
                 "target": TARGET,
                 "measured": (
                     f"p50 {statistics.median(values):.1f} ms, p99 {percentile(values, 0.99):.1f} ms"
-                    f" ({len(values)} requests; {index_note})"
+                    f" ({len(values)} requests; {notes.get(label, default_note)})"
                 ),
                 "peers": "-",
                 "command": COMMAND + (" --quick" if quick else ""),
@@ -239,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="100,000 runs, fewer requests")
     args = parser.parse_args(argv)
     for row in run(args.quick):
-        print(json.dumps(row))
+        print(f"{row['metric']}: {row['measured']} (target {row['target']})")
     return 0
 
 
