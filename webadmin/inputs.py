@@ -66,7 +66,7 @@ async def json_body(request: Request) -> object:
     body = await read_body(request)
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise HTTPException(400, "the body is not valid JSON (send {} for no options)") from None
 
 

@@ -147,6 +147,10 @@ def test_mutations_need_json(client, engine):
             headers={"content-type": "application/json"},
         )
         assert huge.status_code == 413
+        deep = client.request(
+            method, path, content=b"[" * 50_000, headers={"content-type": "application/json"}
+        )
+        assert deep.status_code == 400
     assert tuple(schedule_row(engine)) == before
     with engine.connect() as conn:
         assert runs.list_runs(conn, JOB) == []
