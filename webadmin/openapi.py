@@ -278,4 +278,5 @@ def document() -> dict:
 
 
 async def openapi(request: Request) -> JSONResponse:
+    """GET /openapi.json."""
     return JSONResponse(document())

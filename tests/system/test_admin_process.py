@@ -101,7 +101,7 @@ def test_openapi_fuzzing_finds_no_server_error(services):
 
         @given(case=strategy)
         @hypothesis_settings(
-            max_examples=40,
+            max_examples=60,
             deadline=None,
             database=None,
             suppress_health_check=list(HealthCheck),

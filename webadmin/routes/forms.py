@@ -38,6 +38,7 @@ def _back_to(name: str, fields: dict[str, str]) -> str:
 
 
 async def save_schedule(request: Request) -> Response:
+    """POST /jobs/{name}/schedule: store the form, or show it again with the error."""
     fields = await _form(request)
     name = services.require_job(inputs.job_name(request.path_params["name"]))
     try:
@@ -66,6 +67,7 @@ async def _form_error(request: Request, name: str, fields: dict[str, str], error
 
 
 async def run_now(request: Request) -> Response:
+    """POST /jobs/{name}/run: start a run and go back to the page it came from."""
     fields = await _form(request)
     name = services.require_job(inputs.job_name(request.path_params["name"]))
     try:

@@ -17,6 +17,7 @@ def _ping(engine) -> None:
 
 
 async def healthz(request: Request) -> JSONResponse:
+    """GET /healthz: 200 while the database answers."""
     try:
         await run_in_threadpool(_ping, request.state.engine)
     except SQLAlchemyError as exc:
@@ -40,11 +41,13 @@ def _checks(engine, client: redis.Redis) -> dict[str, str]:
 
 
 async def readyz(request: Request) -> JSONResponse:
+    """GET /readyz: 200 when the database and Redis answer, 503 otherwise."""
     found = await run_in_threadpool(_checks, request.state.engine, request.state.redis)
     ready = all(v == "ok" for v in found.values())
     return JSONResponse({"ready": ready, **found}, 200 if ready else 503)
 
 
 async def metrics(request: Request) -> Response:
+    """GET /metrics: the Prometheus text format."""
     body = generate_latest(request.app.state.metrics_registry)
     return Response(body, headers={"content-type": CONTENT_TYPE_LATEST})

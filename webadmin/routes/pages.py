@@ -14,16 +14,19 @@ from webadmin.rendering import render
 
 
 async def index(request: Request) -> Response:
+    """GET /: the jobs list."""
     return RedirectResponse("/jobs", 302)
 
 
 async def jobs_page(request: Request) -> Response:
+    """GET /jobs: every job with its schedule, next and last run, and Run now."""
     jobs = await run_in_threadpool(services.list_jobs, request.state.engine)
     notice = _notice(request)
     return render(request, "jobs.html", {"jobs": jobs, "notice": notice, "nav": "jobs"})
 
 
 async def jobs_fragment(request: Request) -> Response:
+    """The jobs table rows, polled by the jobs page."""
     jobs = await run_in_threadpool(services.list_jobs, request.state.engine)
     return render(request, "_job_rows.html", {"jobs": jobs})
 
@@ -37,6 +40,7 @@ def _notice(request: Request) -> dict | None:
 
 
 async def job_page(request: Request) -> Response:
+    """GET /jobs/{name}: schedule form, preview, run history and audit log."""
     name = services.require_job(inputs.job_name(request.path_params["name"]))
     query = inputs.run_query(request.query_params)
     detail = await run_in_threadpool(services.job_detail, request.state.engine, name, query)
@@ -66,6 +70,7 @@ def _preview(cron: str, timezone: str) -> dict:
 
 
 async def job_runs_fragment(request: Request) -> Response:
+    """A job's history rows, polled by its page."""
     name = services.require_job(inputs.job_name(request.path_params["name"]))
     query = inputs.run_query(request.query_params)
     found = await run_in_threadpool(services.job_runs, request.state.engine, name, query)
@@ -73,30 +78,35 @@ async def job_runs_fragment(request: Request) -> Response:
 
 
 async def runs_page(request: Request) -> Response:
+    """GET /runs: recent runs of every job, filterable by state."""
     query = inputs.run_query(request.query_params)
     found = await run_in_threadpool(services.recent_runs, request.state.engine, query)
     return render(request, "runs.html", {"runs": found, "query": query, "nav": "runs"})
 
 
 async def runs_fragment(request: Request) -> Response:
+    """The runs table rows, polled by the runs page."""
     query = inputs.run_query(request.query_params)
     found = await run_in_threadpool(services.recent_runs, request.state.engine, query)
     return render(request, "_run_rows.html", {"runs": found, "show_job": True})
 
 
 async def run_page(request: Request) -> Response:
+    """GET /runs/{id}: a run's details, error and traceback."""
     run_id = inputs.run_id(request.path_params["id"])
     run, traceback = await run_in_threadpool(services.run_detail, request.state.engine, run_id)
     return render(request, "run.html", {"run": run, "traceback": traceback, "nav": "runs"})
 
 
 async def run_fragment(request: Request) -> Response:
+    """A run's details, polled by its page."""
     run_id = inputs.run_id(request.path_params["id"])
     run, traceback = await run_in_threadpool(services.run_detail, request.state.engine, run_id)
     return render(request, "_run_detail.html", {"run": run, "traceback": traceback})
 
 
 async def scheduler_page(request: Request) -> Response:
+    """GET /scheduler: the leader and its peers."""
     status = await run_in_threadpool(
         services.scheduler_status, request.state.engine, request.state.settings
     )
@@ -104,6 +114,7 @@ async def scheduler_page(request: Request) -> Response:
 
 
 async def scheduler_fragment(request: Request) -> Response:
+    """The leader status, polled by the scheduler page."""
     status = await run_in_threadpool(
         services.scheduler_status, request.state.engine, request.state.settings
     )
