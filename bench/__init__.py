@@ -1,1 +1,1 @@
-"""srjobs benchmarks: each module exposes run(quick) -> list of result rows."""
+"""srjobs benchmarks: `make bench` runs them all and rewrites BENCHMARKS.md."""

@@ -172,7 +172,7 @@ def percentile(values: list[float], q: float) -> float:
 def run(quick: bool) -> list[dict]:
     """Measure and return the benchmark rows."""
     rows = 100_000 if quick else 1_000_000
-    requests = 200 if quick else 1000
+    requests = 200 if quick else 500
     base_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
     name = f"srjobs_bench_admin_{uuid.uuid4().hex[:8]}"
