@@ -30,6 +30,7 @@ class ScheduleChange:
     enabled: bool | None = None
 
     def is_empty(self) -> bool:
+        """True when the change leaves every field as it is."""
         return self.cron is None and self.timezone is None and self.enabled is None
 
 
@@ -43,6 +44,7 @@ class RunQuery:
 
 
 def media_type(request: Request) -> str:
+    """The request's Content-Type without parameters, lower case."""
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 

@@ -45,6 +45,8 @@ def get_job(engine: Engine, name: str) -> JobView:
 
 @dataclass(frozen=True)
 class JobDetail:
+    """Everything the job page shows."""
+
     job: JobView
     runs: list[Run]
     audit: list[AuditEntry]
@@ -152,6 +154,8 @@ def require_job(name: str | None) -> str:
 
 @dataclass(frozen=True)
 class SchedulerStatus:
+    """The leader (None when no fresh node leads) and every known scheduler."""
+
     leader: str | None
     nodes: list[SchedulerNode]
     now: datetime
@@ -159,6 +163,7 @@ class SchedulerStatus:
     leader_row: SchedulerNode | None  # the newest node claiming to lead, even if stale
 
     def as_json(self) -> dict:
+        """The `/api/scheduler` answer."""
         return {
             "leader": self.leader,
             "nodes": [
