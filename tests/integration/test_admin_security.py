@@ -163,3 +163,13 @@ def test_history_page_keyset_pagination(client, engine):
     second = client.get(older.group(1).replace("&amp;", "&")).text
     assert second.count('data-run="') == 10 and 'rel="next"' not in second
     assert "Newest" in second
+
+
+def test_a_schedule_broken_by_plain_sql_is_shown_not_fatal(client, engine):
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE job_schedules SET cron = 'every tuesday'"))
+    assert "invalid schedule" in client.get("/jobs").text
+    page = client.get(f"/jobs/{JOB}")
+    assert page.status_code == 200 and "invalid schedule" in page.text
+    job = client.get(f"/api/jobs/{JOB}").json()
+    assert job["next_run_at"] is None and job["description"].startswith("invalid schedule")
