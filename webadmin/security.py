@@ -15,6 +15,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.settings import Settings
 
 OPEN_PATHS = frozenset({"/healthz"})
+# Without a password only loopback names may address the admin, so that a web page cannot
+# reach it through DNS rebinding. Probes and scrapers may use any name.
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+ANY_HOST_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 CSRF_COOKIE = "srjobs_csrf"
 CSRF_FIELD = "csrf_token"
 SECURITY_HEADERS = [
@@ -67,6 +71,10 @@ class SecurityMiddleware:
             await send(message)
 
         password = self.settings.admin_password
+        if password is None and scope["path"] not in ANY_HOST_PATHS:
+            if not loopback_host(Headers(scope=scope).get("host", "")):
+                await _plain(send_with_headers, 403, MISDIRECTED)
+                return
         if password is not None and scope["path"] not in OPEN_PATHS:
             header = Headers(scope=scope).get("authorization")
             user = check_basic(header, self.settings.admin_user, password)
@@ -75,6 +83,36 @@ class SecurityMiddleware:
                 return
             scope.setdefault("state", {})["user"] = user
         await self.app(scope, receive, send_with_headers)
+
+
+MISDIRECTED = (
+    b'{"error": "without ADMIN_PASSWORD the admin answers only to localhost or 127.0.0.1:'
+    b' set ADMIN_PASSWORD to reach it by another name"}'
+)
+
+
+def loopback_host(host: str) -> bool:
+    """True when a Host header names this machine's loopback interface (any port)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        name = host[: host.find("]") + 1]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return name in LOOPBACK_HOSTS
+
+
+async def _plain(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _unauthorized(send: Send) -> None:

@@ -47,6 +47,21 @@ def test_password_guards_every_route_but_healthz(settings, engine):
         assert audit.list_for_job(conn, JOB)[0].who == "ops"
 
 
+def test_without_a_password_only_loopback_names_reach_the_admin(client, settings, engine):
+    evil = {"host": "rebound.example:8000"}
+    assert client.get("/jobs", headers=evil).status_code == 403
+    denied = client.patch(f"/api/jobs/{JOB}", json={"cron": "@hourly"}, headers=evil)
+    assert denied.status_code == 403 and "ADMIN_PASSWORD" in denied.json()["error"]
+    assert cron_of(engine) == "*/2 * * * *"
+    for probe in ("/healthz", "/readyz", "/metrics"):
+        assert client.get(probe, headers=evil).status_code == 200
+    assert client.get("/jobs", headers={"host": "127.0.0.1:8000"}).status_code == 200
+    locked = dataclasses.replace(settings, admin_password="pw")
+    with admin_client(locked) as other:
+        answer = other.get("/api/jobs", headers=evil, auth=("admin", "pw"))
+        assert answer.status_code == 200
+
+
 def test_security_headers_and_banner(client):
     page = client.get("/jobs")
     csp = page.headers["content-security-policy"]

@@ -22,6 +22,7 @@ TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 @contextmanager
 def admin_client(settings: Settings, **kwargs) -> Iterator[TestClient]:
     """The app in-process with its lifespan running (engine, broker, Redis client)."""
+    kwargs.setdefault("base_url", "http://localhost")
     with TestClient(create_app(settings), **kwargs) as client:
         yield client
 

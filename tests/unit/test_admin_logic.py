@@ -8,7 +8,7 @@ import pytest
 from shared.errors import InvalidInput
 from shared.nodes import SchedulerNode
 from webadmin import inputs
-from webadmin.security import Csrf, check_basic
+from webadmin.security import Csrf, check_basic, loopback_host
 from webadmin.services import current_leader
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -116,3 +116,16 @@ def test_admin_secret_setting():
 
     assert Settings.from_env({"SRJOBS_ADMIN_SECRET": "k"}).admin_secret == "k"
     assert Settings.from_env({}).admin_secret is None
+
+
+def test_loopback_host_names():
+    for host in ("localhost", "localhost:8000", "127.0.0.1:8000", "[::1]:8000", "[::1]", "::1"):
+        assert loopback_host(host), host
+    for host in (
+        "",
+        "evil.example",
+        "127.0.0.1.evil.example:80",
+        "localhost.evil:8000",
+        "10.0.0.1",
+    ):
+        assert not loopback_host(host), host
