@@ -120,7 +120,7 @@ MUTATION_ERRORS = {
 }
 UNAUTHORIZED = {"401": _json("HTTP Basic credentials required", _ref("Error"))}
 
-PATHS = {
+PATHS: dict[str, dict] = {
     "/healthz": {
         "get": {
             "summary": "Liveness: 200 when the database answers",
