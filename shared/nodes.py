@@ -76,3 +76,9 @@ def beat_worker(conn: Connection, node: str) -> None:
     conn.execute(
         stmt.on_conflict_do_update(index_elements=["node"], set_={"last_seen_at": func.now()})
     )
+
+
+def scheduler_status(conn: Connection) -> tuple[datetime, list[SchedulerNode]]:
+    """The database's clock and every known scheduler, read together (no clock skew)."""
+    now = conn.execute(select(func.now())).scalar_one()
+    return now, list_schedulers(conn)

@@ -67,6 +67,7 @@ class Settings:
     health_host: str = "0.0.0.0"  # noqa: S104  (only when SRJOBS_HEALTH_PORT turns it on)
     health_port: int = 0
     job_modules: tuple[str, ...] = ()
+    admin_secret: str | None = field(default=None, repr=False)  # signs CSRF tokens
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -107,6 +108,7 @@ class Settings:
             run_retention_days=_int(env, "SRJOBS_RUN_RETENTION_DAYS", 14, minimum=1),
             health_host=env.get("SRJOBS_HEALTH_HOST") or "0.0.0.0",  # noqa: S104
             health_port=_int(env, "SRJOBS_HEALTH_PORT", 0, minimum=0),
+            admin_secret=env.get("SRJOBS_ADMIN_SECRET") or None,
             job_modules=tuple(
                 m.strip() for m in env.get("SRJOBS_JOB_MODULES", "").split(",") if m.strip()
             ),

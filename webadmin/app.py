@@ -7,54 +7,86 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+import redis
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
 from shared.db import make_engine
 from shared.dispatch import make_sender
 from shared.settings import Settings
-from webadmin.routes import api, health, pages
+from webadmin.errors import HANDLERS
+from webadmin.metrics import MetricsMiddleware, make_registry
+from webadmin.openapi import openapi
+from webadmin.rendering import make_templates
+from webadmin.routes import api, forms, health, pages
+from webadmin.security import Csrf, SecurityMiddleware
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 
-
-def templates() -> Jinja2Templates:
-    env = Environment(
-        loader=FileSystemLoader(HERE / "templates"),
-        autoescape=select_autoescape(default=True),
-    )
-    return Jinja2Templates(env=env)
+ROUTES = [
+    Route("/healthz", health.healthz),
+    Route("/readyz", health.readyz),
+    Route("/metrics", health.metrics),
+    Route("/openapi.json", openapi),
+    Route("/api/jobs", api.list_jobs),
+    Route("/api/jobs/{name}", api.get_job, methods=["GET"]),
+    Route("/api/jobs/{name}", api.patch_job, methods=["PATCH"]),
+    Route("/api/jobs/{name}/runs", api.job_runs, methods=["GET"]),
+    Route("/api/jobs/{name}/runs", api.start_run, methods=["POST"]),
+    Route("/api/runs/{id}", api.get_run),
+    Route("/api/scheduler", api.scheduler),
+    Route("/api/preview", api.preview),
+    Route("/", pages.index),
+    Route("/jobs", pages.jobs_page),
+    Route("/jobs/{name}", pages.job_page),
+    Route("/jobs/{name}/schedule", forms.save_schedule, methods=["POST"]),
+    Route("/jobs/{name}/run", forms.run_now, methods=["POST"]),
+    Route("/runs", pages.runs_page),
+    Route("/runs/{id}", pages.run_page),
+    Route("/scheduler", pages.scheduler_page),
+    Route("/fragments/jobs", pages.jobs_fragment),
+    Route("/fragments/jobs/{name}/runs", pages.job_runs_fragment),
+    Route("/fragments/runs", pages.runs_fragment),
+    Route("/fragments/runs/{id}", pages.run_fragment),
+    Route("/fragments/scheduler", pages.scheduler_fragment),
+    Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+]
 
 
 def create_app(settings: Settings) -> Starlette:
-    """Build the admin for `settings`; the engine and broker live as long as the app."""
+    """Build the admin for `settings`; the engine, broker and Redis client live as long as it."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict]:
         engine = make_engine(settings, application_name="srjobs-webadmin")
         broker = make_sender(settings)
+        client = redis.Redis.from_url(
+            settings.redis_url, socket_connect_timeout=2, socket_timeout=2
+        )
         if settings.admin_password is None:
             logger.warning("ADMIN_PASSWORD is not set: the admin is unauthenticated")
         try:
-            yield {"settings": settings, "engine": engine, "broker": broker}
+            yield {"settings": settings, "engine": engine, "broker": broker, "redis": client}
         finally:
+            client.close()
             broker.close()
             engine.dispose()
 
-    routes = [
-        Route("/healthz", health.healthz),
-        Route("/", pages.index),
-        Route("/jobs", pages.jobs_page),
-        Route("/jobs/{name}", pages.job_page),
-        Route("/api/jobs", api.list_jobs),
-        Route("/api/jobs/{name}", api.get_job),
-        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
-    ]
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.templates = templates()
+    registry, latency = make_registry()
+    app = Starlette(
+        routes=ROUTES,
+        lifespan=lifespan,
+        exception_handlers=HANDLERS,
+        middleware=[
+            Middleware(MetricsMiddleware, latency=latency),
+            Middleware(SecurityMiddleware, settings=settings),
+        ],
+    )
+    app.state.templates = make_templates()
     app.state.settings = settings
+    app.state.csrf = Csrf(settings.admin_secret)
+    app.state.metrics_registry = registry
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 import uvicorn
@@ -12,6 +13,9 @@ from shared.errors import NotMigrated
 from shared.logsetup import setup_logging
 from shared.settings import Settings
 from webadmin.app import create_app
+
+logger = logging.getLogger(__name__)
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
@@ -31,6 +35,11 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
         return 2
     finally:
         engine.dispose()
+    if settings.admin_password is None and args.host not in LOOPBACK:
+        logger.warning(
+            "listening on %s without ADMIN_PASSWORD: anyone who reaches it can edit schedules",
+            args.host,
+        )
     uvicorn.run(
         create_app(settings),
         host=args.host,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from sqlalchemy import Connection
 
 from shared import runs, schedules
-from shared.cron import parse_schedule
+from shared.cron import Schedule, parse_schedule
 from shared.errors import InvalidSchedule
 from shared.runs import Run
 from shared.schedules import ScheduleRow
@@ -41,11 +42,23 @@ class JobView:
 def job_view(row: ScheduleRow, last_run: Run | None, now: datetime) -> JobView:
     """Compose a job's view; an invalid stored schedule says so instead of failing."""
     try:
-        schedule = parse_schedule(row.cron, row.timezone)
+        schedule = parsed(row.cron, row.timezone)
     except InvalidSchedule as exc:
         return JobView(row, f"invalid schedule: {exc}", None, last_run)
     upcoming = schedule.next_fire_times(now, 1) if row.enabled else []
-    return JobView(row, schedule.describe(), upcoming[0] if upcoming else None, last_run)
+    return JobView(row, describe(schedule), upcoming[0] if upcoming else None, last_run)
+
+
+@lru_cache(maxsize=1024)
+def parsed(expr: str, timezone: str) -> Schedule:
+    """parse_schedule, cached: stored schedules repeat on every page."""
+    return parse_schedule(expr, timezone)
+
+
+@lru_cache(maxsize=1024)
+def describe(schedule: Schedule) -> str:
+    """The schedule in words; cached, since wording an expression costs more than a query."""
+    return schedule.describe()
 
 
 def list_jobs(conn: Connection, now: datetime | None = None) -> list[JobView]:

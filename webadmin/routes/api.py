@@ -1,30 +1,77 @@
-"""The JSON API under /api."""
+"""The JSON API under /api: parse the request, call a service, shape the answer."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from shared.errors import UnknownJob
-from webadmin import views
-
-
-def _read(engine, fn, *args):
-    with engine.connect() as conn:
-        return fn(conn, *args)
+from webadmin import inputs, services
+from webadmin.security import who
 
 
 async def list_jobs(request: Request) -> JSONResponse:
-    jobs = await run_in_threadpool(_read, request.state.engine, views.list_jobs)
+    """GET /api/jobs: every job."""
+    jobs = await run_in_threadpool(services.list_jobs, request.state.engine)
     return JSONResponse([j.as_json() for j in jobs])
 
 
 async def get_job(request: Request) -> JSONResponse:
-    try:
-        job = await run_in_threadpool(
-            _read, request.state.engine, views.get_job, request.path_params["name"]
-        )
-    except UnknownJob as exc:
-        return JSONResponse({"error": str(exc)}, 404)
+    """GET /api/jobs/{name}: one job; 404 if unknown."""
+    name = services.require_job(inputs.job_name(request.path_params["name"]))
+    job = await run_in_threadpool(services.get_job, request.state.engine, name)
     return JSONResponse(job.as_json())
+
+
+async def patch_job(request: Request) -> JSONResponse:
+    """PATCH /api/jobs/{name}: change cron, timezone or enabled; 422 stores nothing."""
+    change = inputs.schedule_change(await inputs.json_body(request))
+    name = services.require_job(inputs.job_name(request.path_params["name"]))
+    job = await run_in_threadpool(
+        services.update_job, request.state.engine, name, change, who(request)
+    )
+    return JSONResponse(job.as_json())
+
+
+async def start_run(request: Request) -> JSONResponse:
+    """POST /api/jobs/{name}/runs: a manual run now (202), or 409 with the active run."""
+    await inputs.json_body(request)  # any JSON, `{}` at least; no options yet
+    name = services.require_job(inputs.job_name(request.path_params["name"]))
+    run = await run_in_threadpool(
+        services.run_now, request.state.engine, request.state.broker, name, who(request)
+    )
+    return JSONResponse(run.as_json(), 202)
+
+
+async def job_runs(request: Request) -> JSONResponse:
+    """GET /api/jobs/{name}/runs: a page of runs, newest first."""
+    query = inputs.run_query(request.query_params)
+    name = services.require_job(inputs.job_name(request.path_params["name"]))
+    found = await run_in_threadpool(services.job_runs, request.state.engine, name, query)
+    return JSONResponse([r.as_json() for r in found])
+
+
+async def get_run(request: Request) -> JSONResponse:
+    """GET /api/runs/{id}: one run; 404 if unknown."""
+    run_id = inputs.run_id(request.path_params["id"])
+    run = await run_in_threadpool(services.get_run, request.state.engine, run_id)
+    return JSONResponse(run.as_json())
+
+
+async def scheduler(request: Request) -> JSONResponse:
+    """GET /api/scheduler: the leader and every peer."""
+    status = await run_in_threadpool(
+        services.scheduler_status, request.state.engine, request.state.settings
+    )
+    return JSONResponse(status.as_json())
+
+
+async def preview(request: Request) -> JSONResponse:
+    """GET /api/preview: a schedule in words and its next fire times (nothing stored)."""
+    params = request.query_params
+    result = services.preview(
+        params.get("cron", ""), params.get("timezone", "UTC"), datetime.now(UTC)
+    )
+    return JSONResponse(result)

@@ -1,44 +1,121 @@
-"""The HTML pages."""
+"""The HTML pages and the fragments their scripts poll."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.responses import RedirectResponse, Response
 
-from shared import runs
-from shared.errors import UnknownJob
-from webadmin import views
+from shared.errors import InvalidSchedule
+from webadmin import inputs, services
+from webadmin.rendering import render
 
 
-async def index(request: Request) -> RedirectResponse:
+async def index(request: Request) -> Response:
+    """GET /: the jobs list."""
     return RedirectResponse("/jobs", 302)
 
 
-def _jobs(engine):
-    with engine.connect() as conn:
-        return views.list_jobs(conn)
+async def jobs_page(request: Request) -> Response:
+    """GET /jobs: every job with its schedule, next and last run, and Run now."""
+    jobs = await run_in_threadpool(services.list_jobs, request.state.engine)
+    notice = _notice(request)
+    return render(request, "jobs.html", {"jobs": jobs, "notice": notice, "nav": "jobs"})
 
 
-def _job(engine, name):
-    with engine.connect() as conn:
-        return views.get_job(conn, name), runs.list_runs(conn, name, limit=50)
+async def jobs_fragment(request: Request) -> Response:
+    """The jobs table rows, polled by the jobs page."""
+    jobs = await run_in_threadpool(services.list_jobs, request.state.engine)
+    return render(request, "_job_rows.html", {"jobs": jobs})
 
 
-async def jobs_page(request: Request) -> HTMLResponse:
-    jobs = await run_in_threadpool(_jobs, request.state.engine)
-    return request.app.state.templates.TemplateResponse(request, "jobs.html", {"jobs": jobs})
+def _notice(request: Request) -> dict | None:
+    params = request.query_params
+    for key in ("started", "busy", "saved"):
+        if key in params:
+            return {"kind": key, "run_id": inputs.run_id(params[key] or "")}
+    return None
 
 
-async def job_page(request: Request) -> HTMLResponse:
+async def job_page(request: Request) -> Response:
+    """GET /jobs/{name}: schedule form, preview, run history and audit log."""
+    name = services.require_job(inputs.job_name(request.path_params["name"]))
+    query = inputs.run_query(request.query_params)
+    detail = await run_in_threadpool(services.job_detail, request.state.engine, name, query)
+    return render(request, "job.html", job_context(request, detail, query))
+
+
+def job_context(request: Request, detail: services.JobDetail, query: inputs.RunQuery) -> dict:
+    """What job.html needs; the form shows the stored schedule unless given other values."""
+    s = detail.job.schedule
+    return {
+        "detail": detail,
+        "job": detail.job,
+        "query": query,
+        "form": {"cron": s.cron, "timezone": s.timezone, "enabled": s.enabled},
+        "form_error": None,
+        "preview": _preview(s.cron, s.timezone),
+        "notice": _notice(request),
+        "nav": "jobs",
+    }
+
+
+def _preview(cron: str, timezone: str) -> dict:
     try:
-        job, history = await run_in_threadpool(
-            _job, request.state.engine, request.path_params["name"]
-        )
-    except UnknownJob:
-        return request.app.state.templates.TemplateResponse(
-            request, "not_found.html", {"what": "job"}, status_code=404
-        )
-    return request.app.state.templates.TemplateResponse(
-        request, "job.html", {"job": job, "runs": history}
+        return services.preview(cron, timezone, datetime.now(UTC))
+    except InvalidSchedule as exc:
+        return {"error": str(exc)}
+
+
+async def job_runs_fragment(request: Request) -> Response:
+    """A job's history rows, polled by its page."""
+    name = services.require_job(inputs.job_name(request.path_params["name"]))
+    query = inputs.run_query(request.query_params)
+    found = await run_in_threadpool(services.job_runs, request.state.engine, name, query)
+    return render(request, "_run_rows.html", {"runs": found, "show_job": False})
+
+
+async def runs_page(request: Request) -> Response:
+    """GET /runs: recent runs of every job, filterable by state."""
+    query = inputs.run_query(request.query_params)
+    found = await run_in_threadpool(services.recent_runs, request.state.engine, query)
+    return render(request, "runs.html", {"runs": found, "query": query, "nav": "runs"})
+
+
+async def runs_fragment(request: Request) -> Response:
+    """The runs table rows, polled by the runs page."""
+    query = inputs.run_query(request.query_params)
+    found = await run_in_threadpool(services.recent_runs, request.state.engine, query)
+    return render(request, "_run_rows.html", {"runs": found, "show_job": True})
+
+
+async def run_page(request: Request) -> Response:
+    """GET /runs/{id}: a run's details, error and traceback."""
+    run_id = inputs.run_id(request.path_params["id"])
+    run, traceback = await run_in_threadpool(services.run_detail, request.state.engine, run_id)
+    return render(request, "run.html", {"run": run, "traceback": traceback, "nav": "runs"})
+
+
+async def run_fragment(request: Request) -> Response:
+    """A run's details, polled by its page."""
+    run_id = inputs.run_id(request.path_params["id"])
+    run, traceback = await run_in_threadpool(services.run_detail, request.state.engine, run_id)
+    return render(request, "_run_detail.html", {"run": run, "traceback": traceback})
+
+
+async def scheduler_page(request: Request) -> Response:
+    """GET /scheduler: the leader and its peers."""
+    status = await run_in_threadpool(
+        services.scheduler_status, request.state.engine, request.state.settings
     )
+    return render(request, "scheduler.html", {"status": status, "nav": "scheduler"})
+
+
+async def scheduler_fragment(request: Request) -> Response:
+    """The leader status, polled by the scheduler page."""
+    status = await run_in_threadpool(
+        services.scheduler_status, request.state.engine, request.state.settings
+    )
+    return render(request, "_scheduler.html", {"status": status})

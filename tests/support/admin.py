@@ -1,0 +1,56 @@
+"""Helpers for admin tests: an in-process client, a real admin process, CSRF tokens."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+from starlette.testclient import TestClient
+
+from shared.settings import Settings
+from tests.support.procs import Service, Services
+from tests.support.waiting import wait_for
+from webadmin.app import create_app
+
+JOB = "refresh_trace_summaries"
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@contextmanager
+def admin_client(settings: Settings, **kwargs) -> Iterator[TestClient]:
+    """The app in-process with its lifespan running (engine, broker, Redis client)."""
+    kwargs.setdefault("base_url", "http://localhost")
+    with TestClient(create_app(settings), **kwargs) as client:
+        yield client
+
+
+def csrf_token(client: TestClient | httpx.Client, page: str = f"/jobs/{JOB}") -> str:
+    """Load a page (which sets the CSRF cookie) and return the token its forms carry."""
+    response = client.get(page)
+    assert response.status_code == 200, response.text
+    match = TOKEN.search(response.text)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_webadmin(services: Services, env: dict[str, str] | None = None) -> tuple[Service, str]:
+    """A real `srjobs webadmin` process; returns it and its base URL once /healthz answers."""
+    port = free_port()
+    proc = services.start("webadmin", "webadmin", "--port", str(port), env=env)
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        assert proc.proc.poll() is None, f"webadmin exited:\n{proc.log()}"
+        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+
+    wait_for(up, 30, "the admin to answer /healthz", interval=0.1)
+    return proc, base

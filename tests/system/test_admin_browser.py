@@ -1,0 +1,82 @@
+"""A person's path through the admin in headless Chromium, with a real worker running."""
+
+import os
+import shutil
+
+import pytest
+
+from tests.support import browser
+from tests.support.admin import JOB, start_webadmin
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.system
+
+
+@pytest.fixture
+def driver(tmp_path):
+    reason = browser.missing()
+    if reason:
+        pytest.skip(reason)
+    with browser.chromium(tmp_path / "chromium-profile") as d:
+        yield d
+
+
+def shoot(driver, tmp_path, name: str) -> None:
+    """Keep a screenshot; SRJOBS_SCREENSHOTS names a folder to copy them to."""
+    path = tmp_path / f"{name}.png"
+    driver.save_screenshot(str(path))
+    target = os.environ.get("SRJOBS_SCREENSHOTS")
+    if target:
+        os.makedirs(target, exist_ok=True)
+        shutil.copy(path, target)
+
+
+def test_edit_schedule_and_run_now_in_a_browser(services, driver, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    services.start("worker", "worker", "--threads", "2")
+    _, base = start_webadmin(services)
+
+    driver.get(f"{base}/jobs")
+    assert "Every 2 minutes" in driver.find_element(By.CSS_SELECTOR, f'tr[data-job="{JOB}"]').text
+    shoot(driver, tmp_path, "jobs")
+    driver.find_element(By.LINK_TEXT, JOB).click()
+    wait_for(lambda: driver.find_elements(By.ID, "cron"), 10, "the job page")
+
+    cron = driver.find_element(By.ID, "cron")
+    cron.clear()
+    cron.send_keys("61 * * * *")
+    message = driver.find_element(By.ID, "preview-message")
+    wait_for(lambda: "out of range" in message.text, 10, "the live validation message")
+    cron.clear()
+    cron.send_keys("*/7 * * * *")
+    wait_for(lambda: message.text == "Every 7 minutes", 10, "the live preview of the new schedule")
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#preview-times li")) == 5
+    driver.find_element(By.CSS_SELECTOR, "#schedule-form button[type=submit]").click()
+
+    wait_for(lambda: "Schedule saved" in driver.page_source, 10, "the saved notice")
+    facts = driver.find_element(By.CSS_SELECTOR, "dl.facts").text
+    assert "*/7 * * * *" in facts and "Every 7 minutes" in facts
+    times = driver.find_elements(By.CSS_SELECTOR, "#preview-times time")
+    assert len(times) == 5
+    minutes = [int(t.get_attribute("datetime")[14:16]) for t in times]
+    assert all(m % 7 == 0 for m in minutes), minutes
+    assert times[0].get_attribute("title")  # the browser's own zone on hover
+
+    driver.find_element(By.CSS_SELECTOR, "button[data-run-now]").click()
+    wait_for(lambda: "started" in driver.page_source, 10, "the run-started notice")
+    run_id = driver.current_url.rsplit("started=", 1)[1]
+
+    def state() -> str:
+        rows = driver.find_elements(By.CSS_SELECTOR, f'#history tr[data-run="{run_id}"]')
+        return rows[0].get_attribute("data-state") if rows else ""
+
+    wait_for(lambda: state() == "succeeded", 60, "the run to succeed in the history", interval=0.5)
+    shoot(driver, tmp_path, "job")
+    audit = driver.find_element(By.CSS_SELECTOR, "table.audit").text
+    assert "schedule changed" in audit and "manual run" in audit
+
+    for page in ("runs", f"runs/{run_id}", "scheduler"):
+        driver.get(f"{base}/{page}")
+        assert "Not found" not in driver.title
+        shoot(driver, tmp_path, page.replace("/", "-"))

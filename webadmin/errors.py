@@ -1,0 +1,57 @@
+"""Domain errors to HTTP answers: JSON under /api, a page elsewhere."""
+
+from __future__ import annotations
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from shared.errors import InvalidInput, InvalidSchedule, RunConflict, UnknownJob, UnknownRun
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _not_found(request: Request, message: str, what: str) -> Response:
+    if _is_api(request):
+        return JSONResponse({"error": message}, 404)
+    return request.app.state.templates.TemplateResponse(
+        request, "not_found.html", {"what": what}, status_code=404
+    )
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    what = "job" if isinstance(exc, UnknownJob) else "run"
+    return _not_found(request, str(exc) or f"unknown {what}", what)
+
+
+async def invalid(request: Request, exc: Exception) -> Response:
+    if _is_api(request):
+        return JSONResponse({"error": str(exc)}, 422)
+    return PlainTextResponse(str(exc), 422)
+
+
+async def conflict(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RunConflict)
+    return JSONResponse({"error": str(exc), "run": exc.run.as_json()}, 409)  # type: ignore[attr-defined]
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return _not_found(request, "not found", "page")
+    headers = exc.headers or {}
+    if _is_api(request) or exc.status_code in (400, 413, 415):
+        return JSONResponse({"error": exc.detail}, exc.status_code, headers=headers)
+    return PlainTextResponse(exc.detail, exc.status_code, headers=headers)
+
+
+HANDLERS = {
+    UnknownJob: not_found,
+    UnknownRun: not_found,
+    InvalidInput: invalid,
+    InvalidSchedule: invalid,
+    RunConflict: conflict,
+    HTTPException: http_error,
+}

@@ -1,0 +1,79 @@
+"""Templates: the Jinja2 environment, its filters, and rendering with a CSRF token."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from shared.runs import STATES, Run
+from webadmin.security import CSRF_COOKIE, CSRF_FIELD
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def utc(value: datetime | None) -> str:
+    """`2026-11-24 01:02:03 UTC`, or a dash."""
+    if value is None:
+        return "—"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def utc_short(value: datetime | None) -> str:
+    """`Nov 24 01:02:03` (UTC), for dense tables."""
+    if value is None:
+        return "—"
+    return value.astimezone(UTC).strftime("%b %d %H:%M:%S")
+
+
+def duration(run: Run) -> str:
+    """How long a run took (or has been running), e.g. `1.24 s` or `3 min 2 s`."""
+    if run.started_at is None:
+        return "—"
+    end = run.finished_at or datetime.now(UTC)
+    seconds = max(0.0, (end - run.started_at).total_seconds())
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def make_templates() -> Jinja2Templates:
+    """Jinja2 with autoescape on for every template."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
+    env.filters["utc"] = utc
+    env.filters["utc_short"] = utc_short
+    env.filters["duration"] = duration
+    env.globals["STATES"] = STATES
+    env.globals["CSRF_FIELD"] = CSRF_FIELD
+    return Jinja2Templates(env=env)
+
+
+def render(request: Request, template: str, context: dict, status_code: int = 200) -> Response:
+    """Render a page or fragment; forms in it get the visitor's CSRF token."""
+    csrf = request.app.state.csrf
+    token, new = csrf.token_for(request)
+    response = request.app.state.templates.TemplateResponse(
+        request, template, {**context, "csrf_token": token}, status_code=status_code
+    )
+    response.headers["cache-control"] = "no-store"
+    if new:
+        response.set_cookie(
+            CSRF_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+    return response

@@ -1,0 +1,217 @@
+"""What the admin does: read views, change schedules, start runs, report leadership.
+
+Plain functions over an engine (called from a thread pool); every SQL statement lives in the
+shared data-access modules, every HTTP concern in the routes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from dramatiq.brokers.redis import RedisBroker
+from sqlalchemy import Engine
+
+from shared import audit, nodes, runs, schedules
+from shared.audit import AuditEntry
+from shared.cron import parse_schedule
+from shared.dispatch import dispatch
+from shared.errors import UnknownJob, UnknownRun
+from shared.nodes import SchedulerNode
+from shared.runs import Run
+from shared.settings import Settings
+from webadmin import views
+from webadmin.inputs import RunQuery, ScheduleChange
+from webadmin.views import JobView
+
+logger = logging.getLogger(__name__)
+
+PREVIEW_COUNT = 5
+AUDIT_SHOWN = 20
+
+
+def list_jobs(engine: Engine) -> list[JobView]:
+    """Every job with its description, next fire and last run."""
+    with engine.connect() as conn:
+        return views.list_jobs(conn)
+
+
+def get_job(engine: Engine, name: str) -> JobView:
+    """One job; raises UnknownJob."""
+    with engine.connect() as conn:
+        return views.get_job(conn, name)
+
+
+@dataclass(frozen=True)
+class JobDetail:
+    """Everything the job page shows."""
+
+    job: JobView
+    runs: list[Run]
+    audit: list[AuditEntry]
+    preview: list[datetime]
+
+
+def job_detail(engine: Engine, name: str, query: RunQuery) -> JobDetail:
+    """Everything the job page shows; raises UnknownJob."""
+    with engine.connect() as conn:
+        job = views.get_job(conn, name)
+        history = runs.list_runs(
+            conn, name, limit=query.limit, state=query.state, before=query.before
+        )
+        entries = audit.list_for_job(conn, name, limit=AUDIT_SHOWN)
+    preview = []
+    if job.next_run_at is not None:
+        schedule = parse_schedule(job.schedule.cron, job.schedule.timezone)
+        preview = schedule.next_fire_times(datetime.now(UTC), PREVIEW_COUNT)
+    return JobDetail(job, history, entries, preview)
+
+
+def update_job(engine: Engine, name: str, change: ScheduleChange, who: str) -> JobView:
+    """Validate and store a schedule change with its audit entry, in one transaction.
+
+    Raises UnknownJob or InvalidSchedule; nothing is stored then.
+    """
+    with engine.begin() as conn:
+        if change.is_empty():
+            return views.get_job(conn, name)
+        old, new = schedules.update_schedule(
+            conn, name, cron=change.cron, timezone=change.timezone, enabled=change.enabled
+        )
+        before = _schedule_values(old)
+        after = _schedule_values(new)
+        changed = {k for k in after if after[k] != before[k]}
+        if changed:
+            audit.record(
+                conn,
+                who=who,
+                action="schedule.update",
+                job_name=name,
+                old_values={k: before[k] for k in sorted(changed)},
+                new_values={k: after[k] for k in sorted(changed)},
+            )
+            logger.info("schedule of %s changed by %s: %s -> %s", name, who, before, after)
+        return views.job_view(new, runs.last_runs(conn, [name]).get(name), datetime.now(UTC))
+
+
+def _schedule_values(row: schedules.ScheduleRow) -> dict:
+    return {"cron": row.cron, "timezone": row.timezone, "enabled": row.enabled}
+
+
+def run_now(engine: Engine, broker: RedisBroker, name: str, who: str) -> Run:
+    """Record a manual run and hand it to the broker, the scheduler's own path.
+
+    Raises UnknownJob, or RunConflict carrying the active run. When the broker is down the
+    run stays pending and the scheduler's outbox sends it later.
+    """
+    with engine.begin() as conn:
+        job = schedules.get_schedule(conn, name)
+        run = runs.create_manual_run(conn, name)
+        audit.record(
+            conn, who=who, action="run.manual", job_name=name, new_values={"run_id": run.id}
+        )
+    logger.info("manual run %d of %s requested by %s", run.id, name, who)
+    dispatch(engine, broker, run, job.actor, job.queue)
+    with engine.connect() as conn:
+        return runs.get_run(conn, run.id)
+
+
+def job_runs(engine: Engine, name: str, query: RunQuery) -> list[Run]:
+    """A page of one job's runs, newest first; raises UnknownJob."""
+    with engine.connect() as conn:
+        schedules.get_schedule(conn, name)
+        return runs.list_runs(conn, name, limit=query.limit, state=query.state, before=query.before)
+
+
+def recent_runs(engine: Engine, query: RunQuery) -> list[Run]:
+    """A page of every job's runs, newest first."""
+    with engine.connect() as conn:
+        return runs.list_runs(conn, limit=query.limit, state=query.state, before=query.before)
+
+
+def get_run(engine: Engine, run_id: int | None) -> Run:
+    """One run; raises UnknownRun."""
+    if run_id is None:
+        raise UnknownRun("unknown run")
+    with engine.connect() as conn:
+        return runs.get_run(conn, run_id)
+
+
+def run_detail(engine: Engine, run_id: int | None) -> tuple[Run, str | None]:
+    """One run and its traceback; raises UnknownRun."""
+    run = get_run(engine, run_id)
+    with engine.connect() as conn:
+        return run, runs.get_traceback(conn, run.id)
+
+
+def require_job(name: str | None) -> str:
+    """The name, or UnknownJob when a path cannot name a job."""
+    if name is None:
+        raise UnknownJob("unknown job")
+    return name
+
+
+@dataclass(frozen=True)
+class SchedulerStatus:
+    """The leader (None when no fresh node leads) and every known scheduler."""
+
+    leader: str | None
+    nodes: list[SchedulerNode]
+    now: datetime
+    stale_after: timedelta
+    leader_row: SchedulerNode | None  # the newest node claiming to lead, even if stale
+
+    def as_json(self) -> dict:
+        """The `/api/scheduler` answer."""
+        return {
+            "leader": self.leader,
+            "nodes": [
+                {
+                    "node": n.node,
+                    "role": n.role,
+                    "last_seen_at": n.last_seen_at.isoformat(),
+                    "started_at": n.started_at.isoformat(),
+                    "leader_since": n.leader_since.isoformat() if n.leader_since else None,
+                    "stale": self.now - n.last_seen_at > self.stale_after,
+                }
+                for n in self.nodes
+            ],
+            "checked_at": self.now.isoformat(),
+        }
+
+
+def stale_after(settings: Settings) -> timedelta:
+    """A node unseen for longer than its lease plus two heartbeats no longer counts."""
+    return timedelta(seconds=settings.leader_lease_seconds + 2.0)
+
+
+def current_leader(
+    found: list[SchedulerNode], now: datetime, stale: timedelta
+) -> SchedulerNode | None:
+    """The freshest node that says it leads and was seen within `stale`; None otherwise."""
+    leaders = [n for n in found if n.role == "leader" and now - n.last_seen_at <= stale]
+    return max(leaders, key=lambda n: n.last_seen_at, default=None)
+
+
+def scheduler_status(engine: Engine, settings: Settings) -> SchedulerStatus:
+    """The leader as the peers' heartbeats show it, judged by the database's clock."""
+    with engine.connect() as conn:
+        now, found = nodes.scheduler_status(conn)
+    stale = stale_after(settings)
+    leader = current_leader(found, now, stale)
+    claimed = max(
+        (n for n in found if n.role == "leader"), key=lambda n: n.last_seen_at, default=None
+    )
+    return SchedulerStatus(leader.node if leader else None, found, now, stale, claimed)
+
+
+def preview(expr: str, timezone: str, now: datetime) -> dict:
+    """Validate a schedule and describe it with its next fire times; raises InvalidSchedule."""
+    schedule = parse_schedule(expr, timezone or "UTC")
+    return {
+        "cron": schedule.expr,
+        "timezone": schedule.timezone,
+        "description": views.describe(schedule),
+        "next_fire_times": [t.isoformat() for t in schedule.next_fire_times(now, PREVIEW_COUNT)],
+    }
