@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy import Connection, and_, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from shared.errors import RunConflict, UnknownRun
@@ -96,7 +96,9 @@ def create_manual_run(conn: Connection, job_name: str, *, state: str = "pending"
     return _run(row)
 
 
-def create_direct_run(conn: Connection, job_name: str, node: str) -> Run:
+def create_direct_run(
+    conn: Connection, job_name: str, node: str, *, attempt: int = 1, worker: str | None = None
+) -> Run:
     """Record a run for a message sent straight from code (no run id): already running."""
     row = conn.execute(
         insert(job_runs)
@@ -106,8 +108,9 @@ def create_direct_run(conn: Connection, job_name: str, node: str) -> Run:
             state="running",
             started_at=func.now(),
             enqueued_at=func.now(),
-            attempt=1,
+            attempt=attempt,
             node=node,
+            worker=worker,
         )
         .returning(*RUN_COLUMNS)
     ).one()
@@ -139,21 +142,141 @@ def mark_send_failed(conn: Connection, run_id: int, retry_in_seconds: float) -> 
     )
 
 
-def mark_running(conn: Connection, run_id: int, attempt: int, node: str) -> bool:
-    """-> running; False when the run is already finished (a redelivery to skip)."""
+def mark_running(
+    conn: Connection, run_id: int, attempt: int, node: str, *, worker: str | None = None
+) -> bool:
+    """-> running; False when the run is finished or the message is stale (a copy to skip).
+
+    A message is stale when it carries an attempt older than the run's: a `failed` attempt is
+    only ever followed by the next one, and a `running` one only by itself (a redelivery).
+    """
+    c = job_runs.c
     result = conn.execute(
         update(job_runs)
-        .where(job_runs.c.id == run_id, job_runs.c.state.in_(STARTABLE_STATES))
+        .where(
+            c.id == run_id,
+            or_(
+                c.state.in_(("pending", "enqueued")),
+                and_(c.state == "running", c.attempt <= attempt),
+                and_(c.state == "failed", c.attempt < attempt),
+            ),
+        )
         .values(
             state="running",
             started_at=func.now(),
+            finished_at=None,
             attempt=attempt,
             node=node,
-            enqueued_at=func.coalesce(job_runs.c.enqueued_at, func.now()),
+            worker=worker,
+            enqueued_at=func.coalesce(c.enqueued_at, func.now()),
             error=None,
         )
     )
     return result.rowcount == 1
+
+
+MARK_SUCCEEDED = text(
+    """
+    UPDATE job_runs AS r
+       SET state = 'succeeded', error = NULL, traceback = NULL,
+           finished_at = r.started_at + make_interval(secs => v.seconds)
+      FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS integer[]),
+                  CAST(:seconds AS float8[])) AS v(id, attempt, seconds)
+     WHERE r.id = v.id AND r.state = 'running' AND r.attempt = v.attempt
+    """
+)
+
+
+def mark_succeeded_many(conn: Connection, done: list[tuple[int, int, float]]) -> int:
+    """running -> succeeded for many `(run_id, attempt, seconds it ran)` in one statement.
+
+    `finished_at` is `started_at` plus the duration the worker measured, so a batched write
+    keeps each run's own times. Returns how many runs changed.
+    """
+    if not done:
+        return 0
+    ids, attempts, seconds = (list(col) for col in zip(*done, strict=True))
+    result = conn.execute(MARK_SUCCEEDED, {"ids": ids, "attempts": attempts, "seconds": seconds})
+    return result.rowcount
+
+
+def mark_lost(conn: Connection, run_id: int, attempt: int, state: str, error: str) -> bool:
+    """A run whose worker died (`running`) or whose retry never came (`failed`) -> `state`."""
+    assert state in ("failed", "discarded")
+    c = job_runs.c
+    result = conn.execute(
+        update(job_runs)
+        .where(c.id == run_id, c.attempt == attempt, c.state.in_(("running", "failed")))
+        .values(state=state, finished_at=func.now(), error=error[:MAX_ERROR_LENGTH])
+    )
+    return result.rowcount == 1
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A run left `running` by a worker process that stopped heart-beating."""
+
+    id: int
+    job_name: str
+    attempt: int
+    node: str | None
+    worker: str | None
+    last_seen_at: datetime | None
+
+
+ORPHANS = text(
+    """
+    SELECT r.id, r.job_name, r.attempt, r.node, r.worker, w.last_seen_at
+      FROM job_runs r
+      LEFT JOIN worker_nodes w ON w.worker = r.worker
+     WHERE r.state = 'running'
+       AND r.started_at < now() - make_interval(secs => :dead)
+       AND (w.worker IS NULL OR w.last_seen_at < now() - make_interval(secs => :dead))
+     ORDER BY r.id
+     LIMIT :limit
+    """
+)
+
+
+def find_orphans(conn: Connection, dead_after_seconds: float, limit: int = 500) -> list[Orphan]:
+    """Running runs whose worker has not been seen for `dead_after_seconds` (or never)."""
+    rows = conn.execute(ORPHANS, {"dead": dead_after_seconds, "limit": limit})
+    return [Orphan(**r._mapping) for r in rows]
+
+
+STALLED = text(
+    """
+    SELECT id, job_name, attempt FROM job_runs
+     WHERE state = 'failed' AND finished_at < now() - make_interval(secs => :after)
+     ORDER BY id LIMIT :limit
+    """
+)
+
+
+def find_stalled_retries(
+    conn: Connection, after_seconds: float, limit: int = 500
+) -> list[tuple[int, str, int]]:
+    """`failed` runs whose retry has not started for `after_seconds`: (id, job, attempt)."""
+    rows = conn.execute(STALLED, {"after": after_seconds, "limit": limit})
+    return [(r.id, r.job_name, r.attempt) for r in rows]
+
+
+PRUNE = text(
+    """
+    DELETE FROM job_runs WHERE id IN (
+        SELECT id FROM job_runs
+         WHERE finished_at < now() - make_interval(days => :days)
+           AND state IN ('succeeded', 'discarded')
+         ORDER BY finished_at
+         LIMIT :batch
+           FOR UPDATE SKIP LOCKED)
+    """
+)
+
+
+def prune_finished(conn: Connection, older_than_days: int, batch: int) -> int:
+    """Delete up to `batch` finished runs older than the retention; return how many."""
+    return conn.execute(PRUNE, {"days": older_than_days, "batch": batch}).rowcount
 
 
 def mark_finished(
@@ -163,12 +286,16 @@ def mark_finished(
     *,
     error: str | None = None,
     traceback: str | None = None,
+    attempt: int | None = None,
 ) -> bool:
-    """running -> succeeded | failed | discarded."""
+    """running -> succeeded | failed | discarded; only that attempt's when `attempt` is given."""
     assert state in ("succeeded", "failed", "discarded")
+    guard = [job_runs.c.id == run_id, job_runs.c.state.in_(("running", "pending", "enqueued"))]
+    if attempt is not None:
+        guard.append(job_runs.c.attempt == attempt)
     result = conn.execute(
         update(job_runs)
-        .where(job_runs.c.id == run_id, job_runs.c.state.in_(("running", "pending", "enqueued")))
+        .where(*guard)
         .values(
             state=state,
             finished_at=func.now(),

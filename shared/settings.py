@@ -67,6 +67,10 @@ class Settings:
     health_host: str = "0.0.0.0"  # noqa: S104  (only when SRJOBS_HEALTH_PORT turns it on)
     health_port: int = 0
     job_modules: tuple[str, ...] = ()
+    worker_heartbeat_seconds: float = 5.0
+    worker_dead_seconds: float = 60.0
+    worker_shutdown_seconds: float = 8.0
+    run_flush_seconds: float = 0.05
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -110,4 +114,10 @@ class Settings:
             job_modules=tuple(
                 m.strip() for m in env.get("SRJOBS_JOB_MODULES", "").split(",") if m.strip()
             ),
+            worker_heartbeat_seconds=_float(
+                env, "SRJOBS_WORKER_HEARTBEAT_SECONDS", 5.0, minimum=0.1
+            ),
+            worker_dead_seconds=_float(env, "SRJOBS_WORKER_DEAD_SECONDS", 60.0, minimum=1.0),
+            worker_shutdown_seconds=_float(env, "SRJOBS_WORKER_SHUTDOWN_SECONDS", 8.0, minimum=0.0),
+            run_flush_seconds=_float(env, "SRJOBS_RUN_FLUSH_SECONDS", 0.05, minimum=0.0),
         )

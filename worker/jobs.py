@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,10 @@ class JobSpec:
     timezone: str
     description: str
     enabled: bool
+    max_retries: int = DEFAULT_MAX_RETRIES
+    max_backoff: int = DEFAULT_MAX_BACKOFF_MS
+    # False when the function needs arguments: a lost run cannot be re-sent without them.
+    resendable: bool = True
 
     def seed(self, settings: Settings) -> ScheduleSeed:
         cron = self.schedule(settings) if callable(self.schedule) else self.schedule
@@ -77,6 +82,8 @@ def job(
             max_backoff=max_backoff,
             time_limit=time_limit,
             throws=(PermanentJobError, *permanent),
+            # Worker shutdown raises dramatiq's Shutdown in a running job: it is retried.
+            notify_shutdown=True,
         )
         REGISTRY[job_name] = JobSpec(
             name=job_name,
@@ -84,12 +91,53 @@ def job(
             schedule=schedule,
             queue=queue,
             timezone=timezone,
-            description=description or (fn.__doc__ or "").strip(),
+            description=description or first_line(fn.__doc__),
             enabled=enabled,
+            max_retries=max_retries,
+            max_backoff=max_backoff,
+            resendable=callable_without_arguments(fn),
         )
         return actor
 
     return decorate
+
+
+def first_line(doc: str | None) -> str:
+    """The first line of a docstring, the default description."""
+    return (doc or "").strip().split("\n", 1)[0].strip()
+
+
+def callable_without_arguments(fn: Callable[..., object]) -> bool:
+    """True when `fn()` is a valid call (every parameter has a default or is variadic)."""
+    return all(
+        p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        for p in inspect.signature(fn).parameters.values()
+    )
+
+
+def register_periodic(actor: dramatiq.Actor) -> JobSpec | None:
+    """Adopt a plain actor declared with periodiq's `periodic=cron(...)` as a job.
+
+    The cron expression becomes the job's default schedule; srjobs' scheduler fires it
+    (periodiq's own scheduler is never run).
+    """
+    periodic = actor.options.get("periodic")
+    if periodic is None or actor.actor_name in REGISTRY:
+        return None
+    spec = JobSpec(
+        name=actor.actor_name,
+        actor_name=actor.actor_name,
+        schedule=str(periodic),
+        queue=actor.queue_name,
+        timezone="UTC",
+        description=first_line(actor.fn.__doc__),
+        enabled=True,
+        max_retries=actor.options.get("max_retries", DEFAULT_MAX_RETRIES),
+        max_backoff=actor.options.get("max_backoff", DEFAULT_MAX_BACKOFF_MS),
+        resendable=callable_without_arguments(actor.fn),
+    )
+    REGISTRY[spec.name] = spec
+    return spec
 
 
 def declared_seeds(settings: Settings) -> list[ScheduleSeed]:
