@@ -175,6 +175,25 @@ def mark_running(
     return result.rowcount == 1
 
 
+# The worker's hot path runs this on a raw DBAPI cursor: one round trip, no statement building.
+START_RUN = """
+UPDATE job_runs
+   SET state = 'running', started_at = now(), finished_at = NULL, error = NULL,
+       attempt = %(attempt)s, node = %(node)s, worker = %(worker)s,
+       enqueued_at = COALESCE(enqueued_at, now())
+ WHERE id = %(id)s
+   AND (state IN ('pending', 'enqueued')
+        OR (state = 'running' AND attempt <= %(attempt)s)
+        OR (state = 'failed' AND attempt < %(attempt)s))
+"""
+
+
+def start_run(cursor, run_id: int, attempt: int, node: str, worker: str | None) -> bool:
+    """`mark_running` on a DBAPI cursor (autocommit), for the worker's per-message path."""
+    cursor.execute(START_RUN, {"id": run_id, "attempt": attempt, "node": node, "worker": worker})
+    return cursor.rowcount == 1
+
+
 MARK_SUCCEEDED = text(
     """
     UPDATE job_runs AS r

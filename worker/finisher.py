@@ -38,6 +38,7 @@ class SuccessBuffer:
     def start(self) -> None:
         """Start the flusher thread (idempotent)."""
         if self._thread is None:
+            self._stopping.clear()
             self._thread = threading.Thread(
                 target=self._loop, name="srjobs-run-flusher", daemon=True
             )

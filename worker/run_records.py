@@ -29,6 +29,7 @@ from shared.dispatch import RUN_ID_OPTION
 from shared.errors import UnknownRun
 from shared.settings import Settings
 from worker import metrics
+from worker.connections import ThreadConnections
 from worker.finisher import SuccessBuffer
 from worker.heartbeat import Heartbeat, new_worker_id
 from worker.jobs import REGISTRY, register_periodic
@@ -64,6 +65,7 @@ class RunRecords(Middleware):
         self.settings = settings
         self.worker_id = new_worker_id(settings.node_name)
         self.successes = SuccessBuffer(self._engine, settings.run_flush_seconds)
+        self.connections = ThreadConnections(settings)
         self._heartbeat: Heartbeat | None = None
         # message id -> (run id, attempt, monotonic start) for the jobs running now
         self._running: dict[str, tuple[int, int, float]] = {}
@@ -78,7 +80,7 @@ class RunRecords(Middleware):
             logger.debug("job %s declared with a periodiq schedule", actor.actor_name)
 
     def _engine(self):
-        return open_resources(self.settings).engine
+        return open_resources(self.settings).records
 
     def after_process_boot(self, broker) -> None:
         """Open this process's resources; start the heartbeat and the success flusher."""
@@ -97,6 +99,7 @@ class RunRecords(Middleware):
         """Write the buffered successes, drop the heartbeat row, close the engine."""
         with self._lock:
             self.successes.stop()
+            self.connections.close()
             if self._heartbeat is not None:
                 self._heartbeat.stop()
                 self._heartbeat = None
@@ -109,16 +112,24 @@ class RunRecords(Middleware):
         attempt = attempt_of(message)
         run_id = message.options.get(RUN_ID_OPTION)
         node = self.settings.node_name
-        with self._engine().begin() as conn:
-            if run_id is None:
+        if run_id is None:
+            with self._engine().begin() as conn:
                 run = runs.create_direct_run(
                     conn, spec.name, node, attempt=attempt, worker=self.worker_id
                 )
-                message.options[RUN_ID_OPTION] = run_id = run.id
-                logger.info("recorded run %d of %s sent without a run id", run_id, spec.name)
-            elif not runs.mark_running(conn, run_id, attempt, node, worker=self.worker_id):
+            message.options[RUN_ID_OPTION] = run_id = run.id
+            logger.info("recorded run %d of %s sent without a run id", run_id, spec.name)
+        elif not self._start(run_id, attempt):
+            with self._engine().connect() as conn:
                 self._skip(conn, spec.name, run_id, attempt)
         self._running[message.message_id] = (run_id, attempt, time.monotonic())
+
+    def _start(self, run_id: int, attempt: int) -> bool:
+        """The `running` transition: one statement on this thread's autocommit connection."""
+        node, worker = self.settings.node_name, self.worker_id
+        return self.connections.run(
+            lambda cursor: runs.start_run(cursor, run_id, attempt, node, worker)
+        )
 
     def _skip(self, conn, job: str, run_id: int, attempt: int) -> None:
         try:
