@@ -82,8 +82,6 @@ def job(
             max_backoff=max_backoff,
             time_limit=time_limit,
             throws=(PermanentJobError, *permanent),
-            # Worker shutdown raises dramatiq's Shutdown in a running job: it is retried.
-            notify_shutdown=True,
         )
         REGISTRY[job_name] = JobSpec(
             name=job_name,

@@ -67,8 +67,8 @@ class RunRecords(Middleware):
         self.successes = SuccessBuffer(self._engine, settings.run_flush_seconds)
         self.connections = ThreadConnections(settings)
         self._heartbeat: Heartbeat | None = None
-        # message id -> (run id, attempt, monotonic start) for the jobs running now
-        self._running: dict[str, tuple[int, int, float]] = {}
+        # message id -> (run id, attempt, monotonic start, message) for the jobs running now
+        self._running: dict[str, tuple] = {}
         self._lock = threading.Lock()
 
     @property
@@ -96,14 +96,35 @@ class RunRecords(Middleware):
             self.successes.start()
 
     def after_worker_shutdown(self, broker, worker) -> None:
-        """Write the buffered successes, drop the heartbeat row, close the engine."""
+        """Hand back unfinished jobs, write the buffered successes, drop the heartbeat row."""
         with self._lock:
+            self.hand_back(broker)
             self.successes.stop()
             self.connections.close()
             if self._heartbeat is not None:
                 self._heartbeat.stop()
                 self._heartbeat = None
             close_resources()
+
+    def hand_back(self, broker) -> None:
+        """Jobs still running when the shutdown grace ran out: record the attempt as failed
+        and send the next one. The unacknowledged original, if ever redelivered, is stale."""
+        for message_id in list(self._running):
+            started = self._running.pop(message_id, None)
+            if started is None:
+                continue
+            run_id, attempt, _, message = started
+            error = "Interrupted: the worker stopped before the job finished; sent again"
+            try:
+                with self._engine().begin() as conn:
+                    if not runs.mark_finished(conn, run_id, "failed", error=error, attempt=attempt):
+                        continue
+                broker.enqueue(message.copy(options={"retries": attempt}))
+            except Exception:
+                logger.exception("could not hand back run %d of %s", run_id, message.actor_name)
+                continue
+            metrics.RUNS.labels(message.actor_name, "failed").inc()
+            logger.warning("run %d of %s handed back: %s", run_id, message.actor_name, error)
 
     def before_process_message(self, broker, message) -> None:
         spec = REGISTRY.get(message.actor_name)
@@ -122,7 +143,7 @@ class RunRecords(Middleware):
         elif not self._start(run_id, attempt):
             with self._engine().connect() as conn:
                 self._skip(conn, spec.name, run_id, attempt)
-        self._running[message.message_id] = (run_id, attempt, time.monotonic())
+        self._running[message.message_id] = (run_id, attempt, time.monotonic(), message)
 
     def _start(self, run_id: int, attempt: int) -> bool:
         """The `running` transition: one statement on this thread's autocommit connection."""
@@ -154,7 +175,7 @@ class RunRecords(Middleware):
         started = self._running.pop(message.message_id, None)
         if started is None:  # not a job, or the run could not be marked running
             return
-        run_id, attempt, since = started
+        run_id, attempt, since, _ = started
         seconds = time.monotonic() - since
         state = outcome(exception, message.failed)
         metrics.observe_run(message.actor_name, state, seconds)
