@@ -7,6 +7,7 @@ import logging
 from sqlalchemy import Engine
 
 from shared import runs
+from worker import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +22,7 @@ def prune_runs(engine: Engine, retention_days: int, *, batch: int = BATCH) -> in
         with engine.begin() as conn:
             deleted = runs.prune_finished(conn, retention_days, batch)
         total += deleted
+        metrics.PRUNED.inc(deleted)
         if deleted < batch:
             break
     logger.info("pruned %d finished run(s) older than %d day(s)", total, retention_days)

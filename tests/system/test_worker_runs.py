@@ -1,5 +1,7 @@
 """Run records written by real worker processes: every transition, retries, skips."""
 
+import time
+
 import httpx
 from dramatiq import Message
 from sqlalchemy import text
@@ -141,6 +143,22 @@ def test_retries_permanent_errors_direct_sends_and_skips(services, settings, eng
                 )
             )
         wait_for(lambda: worker.log().count("skipping") >= 3, 30, "three skipped messages")
+
+        # Too old to run (Dramatiq's AgeLimit): the run is discarded, not left enqueued.
+        with engine.begin() as conn:
+            expired = runs.create_manual_run(conn, "example_count_traces")
+        broker.enqueue(
+            Message(
+                "examples",
+                "example_count_traces",
+                (),
+                {},
+                {RUN_ID_OPTION: expired.id, "max_age": 1000},
+                message_timestamp=int(time.time() * 1000) - 60_000,
+            )
+        )
+        run = wait_state(engine, expired.id, "discarded")
+        assert run.error.startswith("Expired") and run.started_at is None
         assert "run 999999 of example_count_traces does not exist" in worker.log()
         assert (get(engine, finished.id).node, get(engine, finished.id).attempt) == ("elsewhere", 1)
         assert (get(engine, stale.id).state, get(engine, stale.id).attempt) == ("failed", 2)
