@@ -34,6 +34,7 @@ from worker.finisher import SuccessBuffer
 from worker.heartbeat import Heartbeat, new_worker_id
 from worker.jobs import REGISTRY, register_periodic
 from worker.resources import close_resources, open_resources
+from worker.signals import debounce_sigterm
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class RunRecords(Middleware):
 
     def after_process_boot(self, broker) -> None:
         """Open this process's resources; start the heartbeat and the success flusher."""
+        debounce_sigterm()
         with self._lock:
             self.worker_id = new_worker_id(self.settings.node_name)  # a fork's own id
             open_resources(self.settings)
