@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, func, or_, select, text, update
+from sqlalchemy import Connection, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from shared.errors import RunConflict, UnknownRun
@@ -142,39 +142,6 @@ def mark_send_failed(conn: Connection, run_id: int, retry_in_seconds: float) -> 
     )
 
 
-def mark_running(
-    conn: Connection, run_id: int, attempt: int, node: str, *, worker: str | None = None
-) -> bool:
-    """-> running; False when the run is finished or the message is stale (a copy to skip).
-
-    A message is stale when it carries an attempt older than the run's: a `failed` attempt is
-    only ever followed by the next one, and a `running` one only by itself (a redelivery).
-    """
-    c = job_runs.c
-    result = conn.execute(
-        update(job_runs)
-        .where(
-            c.id == run_id,
-            or_(
-                c.state.in_(("pending", "enqueued")),
-                and_(c.state == "running", c.attempt <= attempt),
-                and_(c.state == "failed", c.attempt < attempt),
-            ),
-        )
-        .values(
-            state="running",
-            started_at=func.now(),
-            finished_at=None,
-            attempt=attempt,
-            node=node,
-            worker=worker,
-            enqueued_at=func.coalesce(c.enqueued_at, func.now()),
-            error=None,
-        )
-    )
-    return result.rowcount == 1
-
-
 # The worker's hot path runs this on a raw DBAPI cursor: one round trip, no statement building.
 START_RUN = """
 UPDATE job_runs
@@ -189,9 +156,25 @@ UPDATE job_runs
 
 
 def start_run(cursor, run_id: int, attempt: int, node: str, worker: str | None) -> bool:
-    """`mark_running` on a DBAPI cursor (autocommit), for the worker's per-message path."""
+    """-> running on a DBAPI cursor; False when the run is finished or the message is stale.
+
+    A message is stale when it carries an attempt older than the run's: a `failed` attempt is
+    only ever followed by the next one, and a `running` one only by itself (a redelivery).
+    The worker calls this once per message, on a raw autocommit connection.
+    """
     cursor.execute(START_RUN, {"id": run_id, "attempt": attempt, "node": node, "worker": worker})
     return cursor.rowcount == 1
+
+
+def mark_running(
+    conn: Connection, run_id: int, attempt: int, node: str, *, worker: str | None = None
+) -> bool:
+    """`start_run` inside a SQLAlchemy transaction."""
+    cursor = conn.connection.cursor()
+    try:
+        return start_run(cursor, run_id, attempt, node, worker)
+    finally:
+        cursor.close()
 
 
 MARK_SUCCEEDED = text(

@@ -54,7 +54,7 @@ class Heartbeat:
             self.beat()
 
     def stop(self) -> None:
-        """Stop beating and remove the row (its runs, if any are left, are rescued at once)."""
+        """Stop beating and remove the row; runs it left `running` count as orphans."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(5)

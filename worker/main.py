@@ -7,6 +7,7 @@ import logging
 import sys
 
 from dramatiq import cli as dramatiq_cli
+from sqlalchemy.exc import OperationalError
 
 from shared.db import check_migrated, make_engine
 from shared.errors import NotMigrated
@@ -65,6 +66,9 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
         except NotMigrated as exc:
             print(f"srjobs worker: {exc}", file=sys.stderr)
             return 2
+        except OperationalError as exc:
+            print(f"srjobs worker: the database does not answer: {exc.orig}", file=sys.stderr)
+            return 1
         if seeded:
             logger.info("seeded %d new schedule(s)", seeded)
         if settings.health_port:

@@ -1,8 +1,15 @@
 """Pure worker decisions: orphan handling, job declarations."""
 
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from shared.errors import ConfigError
 from shared.runs import Orphan
+from shared.settings import Settings
+from worker.finisher import SuccessBuffer
 from worker.jobs import JobSpec, callable_without_arguments
 from worker.rescue import decide
 
@@ -34,3 +41,51 @@ def test_callable_without_arguments():
 
     assert callable_without_arguments(a) and callable_without_arguments(b)
     assert not callable_without_arguments(c)
+
+
+class FlakyEngine:
+    """Stands in for an engine whose database is down for the first `failures` writes."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.written: list = []
+
+    def begin(self):
+        @contextmanager
+        def tx():
+            if self.failures:
+                self.failures -= 1
+                raise OperationalError("UPDATE", {}, Exception("server closed the connection"))
+            yield self
+
+        return tx()
+
+    def execute(self, statement, params):
+        self.written.extend(params["ids"])
+        return type("Result", (), {"rowcount": len(params["ids"])})()
+
+
+def test_success_buffer_keeps_runs_until_the_database_takes_them():
+    engine = FlakyEngine(failures=1)
+    buffer = SuccessBuffer(lambda: engine, interval=60)
+    buffer._thread = object()  # buffered mode without a background thread
+    buffer.add((1, 1, 0.5))
+    buffer.add((2, 1, 0.5))
+    assert buffer.flush() == 0 and buffer.pending() == 2  # database down: kept
+    assert buffer.flush() == 2 and buffer.pending() == 0
+    assert engine.written == [1, 2]
+
+
+def test_worker_settings_from_env():
+    s = Settings.from_env(
+        {
+            "SRJOBS_WORKER_HEARTBEAT_SECONDS": "0.5",
+            "SRJOBS_WORKER_DEAD_SECONDS": "30",
+            "SRJOBS_WORKER_SHUTDOWN_SECONDS": "3",
+            "SRJOBS_RUN_FLUSH_SECONDS": "0",
+        }
+    )
+    assert (s.worker_heartbeat_seconds, s.worker_dead_seconds) == (0.5, 30)
+    assert (s.worker_shutdown_seconds, s.run_flush_seconds) == (3, 0)
+    with pytest.raises(ConfigError, match="SRJOBS_WORKER_DEAD_SECONDS"):
+        Settings.from_env({"SRJOBS_WORKER_DEAD_SECONDS": "soon"})
