@@ -24,6 +24,8 @@ MAX_ERROR_LENGTH = 2000
 MAX_TRACEBACK_LENGTH = 20000
 # Serialises "Run now" per job (with the job name's hash as second key).
 MANUAL_LOCK_CLASS = 0x51AB5
+# Held by the worker connection running a job declared `unique` (same second key).
+UNIQUE_LOCK_CLASS = 0x51AB7
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,23 @@ def start_run(cursor, run_id: int, attempt: int, node: str, worker: str | None) 
     """
     cursor.execute(START_RUN, {"id": run_id, "attempt": attempt, "node": node, "worker": worker})
     return cursor.rowcount == 1
+
+
+def try_lock_job(cursor, job_name: str) -> bool:
+    """Take the session lock that keeps a `unique` job to one running run; False if held."""
+    cursor.execute(
+        "SELECT pg_try_advisory_lock(%(cls)s, hashtext(%(name)s))",
+        {"cls": UNIQUE_LOCK_CLASS, "name": job_name},
+    )
+    return bool(cursor.fetchone()[0])
+
+
+def unlock_job(cursor, job_name: str) -> None:
+    """Release the lock taken by `try_lock_job` on the same connection."""
+    cursor.execute(
+        "SELECT pg_advisory_unlock(%(cls)s, hashtext(%(name)s))",
+        {"cls": UNIQUE_LOCK_CLASS, "name": job_name},
+    )
 
 
 def mark_running(

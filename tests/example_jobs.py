@@ -36,11 +36,20 @@ def example_fails(kind: str = "flaky") -> None:
     raise FlakyUpstream(f"upstream answered 503 ({kind})")
 
 
-@job(schedule="@daily", description="Takes EXAMPLE_SLOW_SECONDS to run")
-def example_slow() -> None:
+def take_a_while() -> None:
     deadline = time.monotonic() + float(os.environ.get("EXAMPLE_SLOW_SECONDS", "0"))
     while time.monotonic() < deadline:
         time.sleep(0.05)  # the workload itself: a job that takes a while
+
+
+@job(schedule="@daily", description="Takes EXAMPLE_SLOW_SECONDS to run")
+def example_slow() -> None:
+    take_a_while()
+
+
+@job(schedule="@every 1m", description="Never runs twice at once", unique=True)
+def example_exclusive() -> None:
+    take_a_while()
 
 
 @dramatiq.actor(periodic=cron("*/10 * * * *"))

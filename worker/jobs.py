@@ -32,6 +32,7 @@ class JobSpec:
     enabled: bool
     max_retries: int = DEFAULT_MAX_RETRIES
     max_backoff: int = DEFAULT_MAX_BACKOFF_MS
+    unique: bool = False
     # False when the function needs arguments: a lost run cannot be re-sent without them.
     resendable: bool = True
 
@@ -64,11 +65,13 @@ def job(
     max_backoff: int = DEFAULT_MAX_BACKOFF_MS,
     time_limit: int = 3_600_000,
     permanent: tuple[type[BaseException], ...] = (),
+    unique: bool = False,
 ) -> Callable[[Callable[..., object]], dramatiq.Actor]:
     """Declare a scheduled job: `@job(schedule="*/5 * * * *", description="...")`.
 
     The actor's name is the job's name (the function's, unless `name` is given). Errors of a
     `permanent` type, and `PermanentJobError`, discard the run at once instead of retrying.
+    A `unique` job never runs twice at once: a run that would overlap another is discarded.
     """
 
     def decorate(fn: Callable[..., object]) -> dramatiq.Actor:
@@ -93,6 +96,7 @@ def job(
             enabled=enabled,
             max_retries=max_retries,
             max_backoff=max_backoff,
+            unique=unique,
             resendable=callable_without_arguments(fn),
         )
         return actor

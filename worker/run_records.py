@@ -21,6 +21,7 @@ import threading
 import time
 import traceback as tb
 
+import psycopg2
 from dramatiq import Middleware
 from dramatiq.middleware import SkipMessage
 
@@ -145,7 +146,17 @@ class RunRecords(Middleware):
         elif not self._start(run_id, attempt):
             with self._engine().connect() as conn:
                 self._skip(conn, spec.name, run_id, attempt)
+        if spec.unique and not self.connections.run(lambda c: runs.try_lock_job(c, spec.name)):
+            self._overlap(spec.name, run_id, attempt)
         self._running[message.message_id] = (run_id, attempt, time.monotonic(), message)
+
+    def _overlap(self, job: str, run_id: int, attempt: int) -> None:
+        error = f"Overlap: another run of {job} is running; this one is skipped"
+        with self._engine().begin() as conn:
+            runs.mark_finished(conn, run_id, "discarded", error=error, attempt=attempt)
+        metrics.SKIPPED.labels(job, "overlap").inc()
+        logger.warning("run %d of %s discarded: %s", run_id, job, error)
+        raise SkipMessage(error)
 
     def _start(self, run_id: int, attempt: int) -> bool:
         """The `running` transition: one statement on this thread's autocommit connection."""
@@ -177,6 +188,20 @@ class RunRecords(Middleware):
         started = self._running.pop(message.message_id, None)
         if started is None:  # not a job, or the run could not be marked running
             return
+        spec = REGISTRY.get(message.actor_name)
+        try:
+            self._record(message, started, exception)
+        finally:
+            if spec is not None and spec.unique:
+                self._unlock(spec.name)
+
+    def _unlock(self, job: str) -> None:
+        try:
+            self.connections.run(lambda c: runs.unlock_job(c, job))
+        except psycopg2.Error as exc:  # the lock went with the dropped connection
+            logger.warning("could not release the lock of %s: %s", job, exc)
+
+    def _record(self, message, started: tuple, exception: BaseException | None) -> None:
         run_id, attempt, since, _ = started
         seconds = time.monotonic() - since
         state = outcome(exception, message.failed)

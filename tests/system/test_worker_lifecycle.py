@@ -3,10 +3,12 @@
 import signal
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from shared.dispatch import make_sender
+from shared import runs
+from shared.dispatch import dispatch, make_sender
 from tests.support.runs import EXAMPLES, get, send_run, wait_state
 from tests.support.waiting import wait_for
 
@@ -74,5 +76,30 @@ def test_run_of_a_killed_worker_is_rescued_and_retried(services, settings, engin
         done = wait_state(engine, sent.id, "succeeded")
         assert done.attempt == 2 and done.node != running.node
         assert f"run {sent.id} of example_slow failed: WorkerLost" in rescuer.log()
+    finally:
+        broker.close()
+
+
+def test_a_unique_job_never_overlaps_itself(services, settings, engine):
+    env = {**SLOW, "SRJOBS_WORKER_SHUTDOWN_SECONDS": "0.5"}
+    services.start("worker", "worker", "--threads", "2", env=env)
+    wait_for(lambda: seeded(engine, "example_exclusive"), 30, "seeding")
+    broker = make_sender(settings)
+    try:
+        slot = datetime(2026, 1, 1, tzinfo=UTC)
+        with engine.begin() as conn:
+            fires = [
+                runs.create_cron_run(conn, "example_exclusive", slot + timedelta(minutes=m))
+                for m in (0, 1)
+            ]
+        first, second = fires
+        assert dispatch(engine, broker, first, "example_exclusive", "default")
+        wait_state(engine, first.id, "running")
+        assert dispatch(engine, broker, second, "example_exclusive", "default")
+        run = wait_state(engine, second.id, "discarded")
+        assert run.error == (
+            "Overlap: another run of example_exclusive is running; this one is skipped"
+        )
+        assert get(engine, first.id).state == "running"
     finally:
         broker.close()
