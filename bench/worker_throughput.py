@@ -25,6 +25,7 @@ from bench.support import bench_settings
 from shared.db import make_engine
 from shared.dispatch import RUN_ID_OPTION
 from shared.settings import Settings
+from worker.finisher import SuccessBuffer
 
 THREADS = 8
 COMMAND = "python -m bench.worker_throughput"
@@ -127,26 +128,38 @@ def measure(settings: Settings, n: int, rounds: int) -> dict:
 
         return settle
 
-    bare, with_records = [], []
+    batched = records.successes
+    unbatched = SuccessBuffer(records._engine, 0)  # SRJOBS_RUN_FLUSH_SECONDS=0
+    bare, with_records, one_by_one = [], [], []
     try:
         for _ in range(rounds):
             enqueue(bare_broker, "bench_bare", "bench_bare", [None] * n)
             bare.append(n / timed_round(bare_broker, bare_counter, "bench_bare", n))
-            ids = insert_runs(engine, "bench_noop", n)
-            enqueue(records_broker, "bench_records", "bench_noop", ids)
-            seconds = timed_round(
-                records_broker, records_counter, "bench_records", n, all_recorded(ids)
-            )
-            with_records.append(n / seconds)
-            # The flusher and heartbeat stop with each worker; restart them for the next round.
-            records.after_process_boot(records_broker)
+            for buffer, series in ((batched, with_records), (unbatched, one_by_one)):
+                records.successes = buffer
+                ids = insert_runs(engine, "bench_noop", n)
+                enqueue(records_broker, "bench_records", "bench_noop", ids)
+                seconds = timed_round(
+                    records_broker, records_counter, "bench_records", n, all_recorded(ids)
+                )
+                series.append(n / seconds)
+                # The flusher and heartbeat stop with each worker: restart them.
+                records.after_process_boot(records_broker)
+        records.successes = batched
     finally:
         records.after_worker_shutdown(records_broker, None)
         engine.dispose()
         records_broker.close()
         bare_broker.close()
     ratios = [r / b for r, b in zip(with_records, bare, strict=True)]
-    return {"bare": bare, "records": with_records, "ratios": ratios}
+    unbatched_ratios = [r / b for r, b in zip(one_by_one, bare, strict=True)]
+    return {
+        "bare": bare,
+        "records": with_records,
+        "ratios": ratios,
+        "unbatched": one_by_one,
+        "unbatched_ratios": unbatched_ratios,
+    }
 
 
 def run(quick: bool) -> list[dict]:
@@ -167,7 +180,17 @@ def run(quick: bool) -> list[dict]:
             ),
             "peers": "naive INSERT + UPDATE per message: 0.59 (~960 vs ~1,600 msg/s)",
             "command": COMMAND + (" --quick" if quick else ""),
-        }
+        },
+        {
+            "metric": "worker throughput, run records written one by one / bare Dramatiq",
+            "target": "- (SRJOBS_RUN_FLUSH_SECONDS=0, for comparison)",
+            "measured": (
+                f"{statistics.median(result['unbatched_ratios']):.2f};"
+                f" {statistics.median(result['unbatched']):,.0f} msg/s"
+            ),
+            "peers": "naive INSERT + UPDATE per message: 0.59",
+            "command": COMMAND + (" --quick" if quick else ""),
+        },
     ]
 
 

@@ -36,8 +36,8 @@ class SuccessBuffer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start the flusher thread (idempotent)."""
-        if self._thread is None:
+        """Start the flusher thread (idempotent; none when each run is written at once)."""
+        if self._thread is None and self._interval > 0:
             self._stopping.clear()
             self._thread = threading.Thread(
                 target=self._loop, name="srjobs-run-flusher", daemon=True
