@@ -15,7 +15,17 @@ from worker.rescue import decide
 
 
 def spec(max_retries=3, resendable=True):
-    return JobSpec("j", "j", "@daily", "default", "UTC", "", True, max_retries, 1000, resendable)
+    return JobSpec(
+        "j",
+        "j",
+        "@daily",
+        "default",
+        "UTC",
+        "",
+        True,
+        max_retries=max_retries,
+        resendable=resendable,
+    )
 
 
 def orphan(attempt=1):
