@@ -1,7 +1,9 @@
 """The worker's Prometheus metrics (prometheus-client; multiprocess-safe kinds only).
 
 With `--processes N` every process writes its samples to PROMETHEUS_MULTIPROC_DIR and the one
-health server of `srjobs worker` sums them, so N processes share one port.
+health server of `srjobs worker` sums them, so N processes share one port. Dramatiq's own
+Prometheus middleware would open a second port (its own fork process) and count messages, not
+runs; these series are per job and per run outcome, next to /healthz and /readyz.
 """
 
 from __future__ import annotations
