@@ -88,6 +88,13 @@ class Settings:
         if not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError("REDIS_URL must be a redis:// URL")
         lease = _float(env, "SRJOBS_LEADER_LEASE_SECONDS", 5.0, minimum=1.0)
+        heartbeat = _float(env, "SRJOBS_WORKER_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
+        dead = _float(env, "SRJOBS_WORKER_DEAD_SECONDS", 60.0, minimum=1.0)
+        if dead < 3 * heartbeat:
+            raise ConfigError(
+                "SRJOBS_WORKER_DEAD_SECONDS must be at least 3 x SRJOBS_WORKER_HEARTBEAT_SECONDS"
+                f" (got {dead:g} and {heartbeat:g})"
+            )
         return cls(
             database_url=database_url,
             redis_url=redis_url,
@@ -114,10 +121,8 @@ class Settings:
             job_modules=tuple(
                 m.strip() for m in env.get("SRJOBS_JOB_MODULES", "").split(",") if m.strip()
             ),
-            worker_heartbeat_seconds=_float(
-                env, "SRJOBS_WORKER_HEARTBEAT_SECONDS", 5.0, minimum=0.1
-            ),
-            worker_dead_seconds=_float(env, "SRJOBS_WORKER_DEAD_SECONDS", 60.0, minimum=1.0),
+            worker_heartbeat_seconds=heartbeat,
+            worker_dead_seconds=dead,
             worker_shutdown_seconds=_float(env, "SRJOBS_WORKER_SHUTDOWN_SECONDS", 8.0, minimum=0.0),
             run_flush_seconds=_float(env, "SRJOBS_RUN_FLUSH_SECONDS", 0.05, minimum=0.0),
         )

@@ -99,3 +99,5 @@ def test_worker_settings_from_env():
     assert (s.worker_shutdown_seconds, s.run_flush_seconds) == (3, 0)
     with pytest.raises(ConfigError, match="SRJOBS_WORKER_DEAD_SECONDS"):
         Settings.from_env({"SRJOBS_WORKER_DEAD_SECONDS": "soon"})
+    with pytest.raises(ConfigError, match="at least 3 x SRJOBS_WORKER_HEARTBEAT_SECONDS"):
+        Settings.from_env({"SRJOBS_WORKER_DEAD_SECONDS": "10"})
