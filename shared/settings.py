@@ -69,7 +69,7 @@ class Settings:
     job_modules: tuple[str, ...] = ()
     worker_heartbeat_seconds: float = 5.0
     worker_dead_seconds: float = 60.0
-    worker_shutdown_seconds: float = 8.0
+    worker_shutdown_seconds: float = 6.0
     run_flush_seconds: float = 0.05
 
     @classmethod
@@ -123,6 +123,6 @@ class Settings:
             ),
             worker_heartbeat_seconds=heartbeat,
             worker_dead_seconds=dead,
-            worker_shutdown_seconds=_float(env, "SRJOBS_WORKER_SHUTDOWN_SECONDS", 8.0, minimum=0.0),
+            worker_shutdown_seconds=_float(env, "SRJOBS_WORKER_SHUTDOWN_SECONDS", 6.0, minimum=0.0),
             run_flush_seconds=_float(env, "SRJOBS_RUN_FLUSH_SECONDS", 0.05, minimum=0.0),
         )

@@ -208,6 +208,7 @@ class RunRecords(Middleware):
         metrics.observe_run(message.actor_name, state, seconds)
         if state == "succeeded":
             self.successes.add((run_id, attempt, seconds))
+            logger.debug("run %d of %s succeeded in %.3fs", run_id, message.actor_name, seconds)
             return
         error = describe_error(exception)
         trace = "".join(tb.format_exception(exception)) if exception is not None else None
