@@ -25,8 +25,8 @@ def seeded(engine, name="example_slow"):
 
 
 def test_sigterm_exits_within_10s_and_hands_back_the_job(services, settings, engine):
-    env = {**SLOW, "SRJOBS_WORKER_SHUTDOWN_SECONDS": "1"}
-    first = services.start("worker", "worker", "--threads", "2", env=env)
+    # Default shutdown grace: the job gets 6 s to finish, then it is handed back.
+    first = services.start("worker", "worker", "--threads", "2", env=SLOW)
     wait_for(lambda: seeded(engine), 30, "seeding")
     broker = make_sender(settings)
     try:

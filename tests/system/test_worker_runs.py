@@ -169,3 +169,20 @@ def test_retries_permanent_errors_direct_sends_and_skips(services, settings, eng
 def list_runs(engine, job):
     with engine.connect() as conn:
         return runs.list_runs(conn, job)
+
+
+def test_migrate_seeds_declared_jobs_without_overwriting(services, engine):
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE job_schedules SET cron = '@hourly', enabled = false"))
+    result = services.run("migrate", env={"SRJOBS_JOB_MODULES": EXAMPLES})
+    assert result.returncode == 0, result.stderr
+    with engine.connect() as conn:
+        rows = {r.name: r for r in schedules.list_schedules(conn)}
+    assert {"example_count_traces", "example_periodiq", "srjobs_prune_runs"} <= set(rows)
+    assert (
+        rows["example_fails"].cron == "@daily" and rows["example_count_traces"].queue == "examples"
+    )
+    assert (rows["refresh_trace_summaries"].cron, rows["refresh_trace_summaries"].enabled) == (
+        "@hourly",
+        False,
+    )
