@@ -1,1 +1,1 @@
-"""Benchmarks: each module exposes `run(quick: bool) -> list[dict]` rows for BENCHMARKS.md."""
+"""srjobs benchmarks: `make bench` runs them all and rewrites BENCHMARKS.md."""

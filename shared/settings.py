@@ -64,13 +64,13 @@ class Settings:
     refresh_statement_timeout_seconds: float = 600.0
     refresh_lock_timeout_seconds: float = 5.0
     run_retention_days: int = 14
-    health_host: str = "0.0.0.0"  # noqa: S104  (only when SRJOBS_HEALTH_PORT turns it on)
-    health_port: int = 0
-    job_modules: tuple[str, ...] = ()
     worker_heartbeat_seconds: float = 5.0
     worker_dead_seconds: float = 60.0
     worker_shutdown_seconds: float = 6.0
     run_flush_seconds: float = 0.05
+    health_host: str = "0.0.0.0"  # noqa: S104  (only when SRJOBS_HEALTH_PORT turns it on)
+    health_port: int = 0
+    job_modules: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -116,13 +116,13 @@ class Settings:
                 env, "SRJOBS_REFRESH_LOCK_TIMEOUT", 5.0, minimum=0.1
             ),
             run_retention_days=_int(env, "SRJOBS_RUN_RETENTION_DAYS", 14, minimum=1),
+            worker_heartbeat_seconds=heartbeat,
+            worker_dead_seconds=dead,
+            worker_shutdown_seconds=_float(env, "SRJOBS_WORKER_SHUTDOWN_SECONDS", 6.0, minimum=0.0),
+            run_flush_seconds=_float(env, "SRJOBS_RUN_FLUSH_SECONDS", 0.05, minimum=0.0),
             health_host=env.get("SRJOBS_HEALTH_HOST") or "0.0.0.0",  # noqa: S104
             health_port=_int(env, "SRJOBS_HEALTH_PORT", 0, minimum=0),
             job_modules=tuple(
                 m.strip() for m in env.get("SRJOBS_JOB_MODULES", "").split(",") if m.strip()
             ),
-            worker_heartbeat_seconds=heartbeat,
-            worker_dead_seconds=dead,
-            worker_shutdown_seconds=_float(env, "SRJOBS_WORKER_SHUTDOWN_SECONDS", 6.0, minimum=0.0),
-            run_flush_seconds=_float(env, "SRJOBS_RUN_FLUSH_SECONDS", 0.05, minimum=0.0),
         )
