@@ -43,6 +43,7 @@ def refresh_trace_summaries() -> None:
     schedule="17 3 * * *",
     description="Delete finished runs older than SRJOBS_RUN_RETENTION_DAYS, in small batches",
     max_retries=2,
+    unique=True,
 )
 def srjobs_prune_runs() -> None:
     res = current()
@@ -53,6 +54,7 @@ def srjobs_prune_runs() -> None:
     schedule="@every 1m",
     description="Close runs left running by a worker that died, and retries that never came",
     max_retries=0,
+    unique=True,
 )
 def srjobs_rescue_runs() -> None:
     res = current()
