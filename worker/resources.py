@@ -18,8 +18,11 @@ class Resources:
     records: Engine  # for run records: autocommit, one round trip per transition
 
 
-def make_records_engine(settings: Settings, pool_size: int = 8) -> Engine:
+def make_records_engine(settings: Settings, pool_size: int = 2) -> Engine:
     """Autocommit, no pre-ping: a transition is one statement and one round trip.
+
+    Serves the flusher, the heartbeat and failures; the per-message `running` transition
+    uses each worker thread's own connection (worker/connections.py).
 
     A connection the server dropped is noticed by the statement itself; SQLAlchemy then
     invalidates the pool and the caller retries once (worker/run_records.py).
