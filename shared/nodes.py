@@ -70,11 +70,11 @@ def list_schedulers(conn: Connection) -> list[SchedulerNode]:
     return [SchedulerNode(**r._mapping) for r in rows]
 
 
-def beat_worker(conn: Connection, node: str) -> None:
-    """Record that a worker process is alive."""
-    stmt = insert(worker_nodes).values(node=node, last_seen_at=func.now())
+def beat_worker(conn: Connection, worker: str, node: str) -> None:
+    """Record that the worker process `worker` (of NODE_NAME `node`) is alive."""
+    stmt = insert(worker_nodes).values(worker=worker, node=node, last_seen_at=func.now())
     conn.execute(
-        stmt.on_conflict_do_update(index_elements=["node"], set_={"last_seen_at": func.now()})
+        stmt.on_conflict_do_update(index_elements=["worker"], set_={"last_seen_at": func.now()})
     )
 
 
@@ -82,3 +82,19 @@ def scheduler_status(conn: Connection) -> tuple[datetime, list[SchedulerNode]]:
     """The database's clock and every known scheduler, read together (no clock skew)."""
     now = conn.execute(select(func.now())).scalar_one()
     return now, list_schedulers(conn)
+
+
+def forget_worker(conn: Connection, worker: str) -> None:
+    """Remove a worker process that stopped cleanly."""
+    conn.execute(delete(worker_nodes).where(worker_nodes.c.worker == worker))
+
+
+def prune_workers(conn: Connection, older_than_seconds: float) -> int:
+    """Drop worker rows not seen for `older_than_seconds`; return how many."""
+    result = conn.execute(
+        delete(worker_nodes).where(
+            worker_nodes.c.last_seen_at
+            < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_seconds)
+        )
+    )
+    return result.rowcount

@@ -24,6 +24,8 @@ MAX_ERROR_LENGTH = 2000
 MAX_TRACEBACK_LENGTH = 20000
 # Serialises "Run now" per job (with the job name's hash as second key).
 MANUAL_LOCK_CLASS = 0x51AB5
+# Held by the worker connection running a job declared `unique` (same second key).
+UNIQUE_LOCK_CLASS = 0x51AB7
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,9 @@ def create_manual_run(conn: Connection, job_name: str, *, state: str = "pending"
     return _run(row)
 
 
-def create_direct_run(conn: Connection, job_name: str, node: str) -> Run:
+def create_direct_run(
+    conn: Connection, job_name: str, node: str, *, attempt: int = 1, worker: str | None = None
+) -> Run:
     """Record a run for a message sent straight from code (no run id): already running."""
     row = conn.execute(
         insert(job_runs)
@@ -106,8 +110,9 @@ def create_direct_run(conn: Connection, job_name: str, node: str) -> Run:
             state="running",
             started_at=func.now(),
             enqueued_at=func.now(),
-            attempt=1,
+            attempt=attempt,
             node=node,
+            worker=worker,
         )
         .returning(*RUN_COLUMNS)
     ).one()
@@ -139,21 +144,160 @@ def mark_send_failed(conn: Connection, run_id: int, retry_in_seconds: float) -> 
     )
 
 
-def mark_running(conn: Connection, run_id: int, attempt: int, node: str) -> bool:
-    """-> running; False when the run is already finished (a redelivery to skip)."""
+# The worker's hot path runs this on a raw DBAPI cursor: one round trip, no statement building.
+START_RUN = """
+UPDATE job_runs
+   SET state = 'running', started_at = now(), finished_at = NULL, error = NULL,
+       attempt = %(attempt)s, node = %(node)s, worker = %(worker)s,
+       enqueued_at = COALESCE(enqueued_at, now())
+ WHERE id = %(id)s
+   AND (state IN ('pending', 'enqueued')
+        OR (state = 'running' AND attempt <= %(attempt)s)
+        OR (state = 'failed' AND attempt < %(attempt)s))
+"""
+
+
+def start_run(cursor, run_id: int, attempt: int, node: str, worker: str | None) -> bool:
+    """-> running on a DBAPI cursor; False when the run is finished or the message is stale.
+
+    A message is stale when it carries an attempt older than the run's: a `failed` attempt is
+    only ever followed by the next one, and a `running` one only by itself (a redelivery).
+    The worker calls this once per message, on a raw autocommit connection.
+    """
+    cursor.execute(START_RUN, {"id": run_id, "attempt": attempt, "node": node, "worker": worker})
+    return cursor.rowcount == 1
+
+
+def try_lock_job(cursor, job_name: str) -> bool:
+    """Take the session lock that keeps a `unique` job to one running run; False if held."""
+    cursor.execute(
+        "SELECT pg_try_advisory_lock(%(cls)s, hashtext(%(name)s))",
+        {"cls": UNIQUE_LOCK_CLASS, "name": job_name},
+    )
+    return bool(cursor.fetchone()[0])
+
+
+def unlock_job(cursor, job_name: str) -> None:
+    """Release the lock taken by `try_lock_job` on the same connection."""
+    cursor.execute(
+        "SELECT pg_advisory_unlock(%(cls)s, hashtext(%(name)s))",
+        {"cls": UNIQUE_LOCK_CLASS, "name": job_name},
+    )
+
+
+def mark_running(
+    conn: Connection, run_id: int, attempt: int, node: str, *, worker: str | None = None
+) -> bool:
+    """`start_run` inside a SQLAlchemy transaction."""
+    cursor = conn.connection.cursor()
+    try:
+        return start_run(cursor, run_id, attempt, node, worker)
+    finally:
+        cursor.close()
+
+
+MARK_SUCCEEDED = text(
+    """
+    UPDATE job_runs AS r
+       SET state = 'succeeded', error = NULL, traceback = NULL,
+           finished_at = r.started_at + make_interval(secs => v.seconds)
+      FROM unnest(CAST(:ids AS bigint[]), CAST(:attempts AS integer[]),
+                  CAST(:seconds AS float8[])) AS v(id, attempt, seconds)
+     WHERE r.id = v.id AND r.state = 'running' AND r.attempt = v.attempt
+    """
+)
+
+
+def mark_succeeded_many(conn: Connection, done: list[tuple[int, int, float]]) -> int:
+    """running -> succeeded for many `(run_id, attempt, seconds it ran)` in one statement.
+
+    `finished_at` is `started_at` plus the duration the worker measured, so a batched write
+    keeps each run's own times. Returns how many runs changed.
+    """
+    if not done:
+        return 0
+    ids, attempts, seconds = (list(col) for col in zip(*done, strict=True))
+    result = conn.execute(MARK_SUCCEEDED, {"ids": ids, "attempts": attempts, "seconds": seconds})
+    return result.rowcount
+
+
+def mark_lost(conn: Connection, run_id: int, attempt: int, state: str, error: str) -> bool:
+    """A run whose worker died (`running`) or whose retry never came (`failed`) -> `state`."""
+    assert state in ("failed", "discarded")
+    c = job_runs.c
     result = conn.execute(
         update(job_runs)
-        .where(job_runs.c.id == run_id, job_runs.c.state.in_(STARTABLE_STATES))
-        .values(
-            state="running",
-            started_at=func.now(),
-            attempt=attempt,
-            node=node,
-            enqueued_at=func.coalesce(job_runs.c.enqueued_at, func.now()),
-            error=None,
-        )
+        .where(c.id == run_id, c.attempt == attempt, c.state.in_(("running", "failed")))
+        .values(state=state, finished_at=func.now(), error=error[:MAX_ERROR_LENGTH])
     )
     return result.rowcount == 1
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A run left `running` by a worker process that stopped heart-beating."""
+
+    id: int
+    job_name: str
+    attempt: int
+    node: str | None
+    worker: str | None
+    last_seen_at: datetime | None
+
+
+ORPHANS = text(
+    """
+    SELECT r.id, r.job_name, r.attempt, r.node, r.worker, w.last_seen_at
+      FROM job_runs r
+      LEFT JOIN worker_nodes w ON w.worker = r.worker
+     WHERE r.state = 'running'
+       AND r.started_at < now() - make_interval(secs => :dead)
+       AND (w.worker IS NULL OR w.last_seen_at < now() - make_interval(secs => :dead))
+     ORDER BY r.id
+     LIMIT :limit
+    """
+)
+
+
+def find_orphans(conn: Connection, dead_after_seconds: float, limit: int = 500) -> list[Orphan]:
+    """Running runs whose worker has not been seen for `dead_after_seconds` (or never)."""
+    rows = conn.execute(ORPHANS, {"dead": dead_after_seconds, "limit": limit})
+    return [Orphan(**r._mapping) for r in rows]
+
+
+STALLED = text(
+    """
+    SELECT id, job_name, attempt FROM job_runs
+     WHERE state = 'failed' AND finished_at < now() - make_interval(secs => :after)
+     ORDER BY id LIMIT :limit
+    """
+)
+
+
+def find_stalled_retries(
+    conn: Connection, after_seconds: float, limit: int = 500
+) -> list[tuple[int, str, int]]:
+    """`failed` runs whose retry has not started for `after_seconds`: (id, job, attempt)."""
+    rows = conn.execute(STALLED, {"after": after_seconds, "limit": limit})
+    return [(r.id, r.job_name, r.attempt) for r in rows]
+
+
+PRUNE = text(
+    """
+    DELETE FROM job_runs WHERE id IN (
+        SELECT id FROM job_runs
+         WHERE finished_at < now() - make_interval(days => :days)
+           AND state IN ('succeeded', 'discarded')
+         ORDER BY finished_at
+         LIMIT :batch
+           FOR UPDATE SKIP LOCKED)
+    """
+)
+
+
+def prune_finished(conn: Connection, older_than_days: int, batch: int) -> int:
+    """Delete up to `batch` finished runs older than the retention; return how many."""
+    return conn.execute(PRUNE, {"days": older_than_days, "batch": batch}).rowcount
 
 
 def mark_finished(
@@ -163,12 +307,16 @@ def mark_finished(
     *,
     error: str | None = None,
     traceback: str | None = None,
+    attempt: int | None = None,
 ) -> bool:
-    """running -> succeeded | failed | discarded."""
+    """running -> succeeded | failed | discarded; only that attempt's when `attempt` is given."""
     assert state in ("succeeded", "failed", "discarded")
+    guard = [job_runs.c.id == run_id, job_runs.c.state.in_(("running", "pending", "enqueued"))]
+    if attempt is not None:
+        guard.append(job_runs.c.attempt == attempt)
     result = conn.execute(
         update(job_runs)
-        .where(job_runs.c.id == run_id, job_runs.c.state.in_(("running", "pending", "enqueued")))
+        .where(*guard)
         .values(
             state=state,
             finished_at=func.now(),

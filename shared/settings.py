@@ -64,6 +64,10 @@ class Settings:
     refresh_statement_timeout_seconds: float = 600.0
     refresh_lock_timeout_seconds: float = 5.0
     run_retention_days: int = 14
+    worker_heartbeat_seconds: float = 5.0
+    worker_dead_seconds: float = 60.0
+    worker_shutdown_seconds: float = 6.0
+    run_flush_seconds: float = 0.05
     health_host: str = "0.0.0.0"  # noqa: S104  (only when SRJOBS_HEALTH_PORT turns it on)
     health_port: int = 0
     job_modules: tuple[str, ...] = ()
@@ -85,6 +89,13 @@ class Settings:
         if not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError("REDIS_URL must be a redis:// URL")
         lease = _float(env, "SRJOBS_LEADER_LEASE_SECONDS", 5.0, minimum=1.0)
+        heartbeat = _float(env, "SRJOBS_WORKER_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
+        dead = _float(env, "SRJOBS_WORKER_DEAD_SECONDS", 60.0, minimum=1.0)
+        if dead < 3 * heartbeat:
+            raise ConfigError(
+                "SRJOBS_WORKER_DEAD_SECONDS must be at least 3 x SRJOBS_WORKER_HEARTBEAT_SECONDS"
+                f" (got {dead:g} and {heartbeat:g})"
+            )
         return cls(
             database_url=database_url,
             redis_url=redis_url,
@@ -106,6 +117,10 @@ class Settings:
                 env, "SRJOBS_REFRESH_LOCK_TIMEOUT", 5.0, minimum=0.1
             ),
             run_retention_days=_int(env, "SRJOBS_RUN_RETENTION_DAYS", 14, minimum=1),
+            worker_heartbeat_seconds=heartbeat,
+            worker_dead_seconds=dead,
+            worker_shutdown_seconds=_float(env, "SRJOBS_WORKER_SHUTDOWN_SECONDS", 6.0, minimum=0.0),
+            run_flush_seconds=_float(env, "SRJOBS_RUN_FLUSH_SECONDS", 0.05, minimum=0.0),
             health_host=env.get("SRJOBS_HEALTH_HOST") or "0.0.0.0",  # noqa: S104
             health_port=_int(env, "SRJOBS_HEALTH_PORT", 0, minimum=0),
             admin_secret=env.get("SRJOBS_ADMIN_SECRET") or None,

@@ -46,6 +46,7 @@ job_runs = Table(
     Column("traceback", Text),
     Column("send_attempts", Integer, nullable=False),
     Column("next_send_at", DateTime(timezone=True)),
+    Column("worker", Text),
 )
 
 scheduler_nodes = Table(
@@ -61,7 +62,8 @@ scheduler_nodes = Table(
 worker_nodes = Table(
     "worker_nodes",
     metadata,
-    Column("node", Text, primary_key=True),
+    Column("worker", Text, primary_key=True),
+    Column("node", Text, nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("last_seen_at", DateTime(timezone=True), nullable=False),
 )

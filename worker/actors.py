@@ -15,7 +15,9 @@ broker = ensure_broker()
 
 from worker.jobs import job  # noqa: E402  (after the broker is bound)
 from worker.refresh import TRACE_SUMMARIES_VIEW, refresh_view  # noqa: E402
+from worker.rescue import rescue_orphans  # noqa: E402
 from worker.resources import current  # noqa: E402
+from worker.retention import prune_runs  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,30 @@ def refresh_trace_summaries() -> None:
             lock_timeout_s=res.settings.refresh_lock_timeout_seconds,
         )
     logger.info("refreshed %s (%s)", TRACE_SUMMARIES_VIEW, mode)
+
+
+@job(
+    schedule="17 3 * * *",
+    description="Delete finished runs older than SRJOBS_RUN_RETENTION_DAYS, in small batches",
+    max_retries=2,
+    unique=True,
+)
+def srjobs_prune_runs() -> None:
+    res = current()
+    prune_runs(res.engine, res.settings.run_retention_days)
+
+
+@job(
+    schedule="@every 1m",
+    description="Close runs left running by a worker that died, and retries that never came",
+    max_retries=0,
+    unique=True,
+)
+def srjobs_rescue_runs() -> None:
+    res = current()
+    counts = rescue_orphans(res.engine, broker, res.settings.worker_dead_seconds)
+    if any(counts.values()):
+        logger.info("rescued runs: %s", counts)
 
 
 for _module in bound_settings().job_modules:

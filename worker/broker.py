@@ -9,6 +9,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Retries
 
 from shared.settings import Settings
+from worker.jobs import DEFAULT_MAX_BACKOFF_MS, DEFAULT_MAX_RETRIES, DEFAULT_MIN_BACKOFF_MS
 from worker.run_records import RunRecords
 
 _settings: Settings | None = None
@@ -18,6 +19,12 @@ def setup_broker(settings: Settings, broker: Broker | None = None) -> Broker:
     """Add srjobs' middleware to `broker` (a Redis broker by default) and bind it globally."""
     if broker is None:
         broker = RedisBroker(url=settings.redis_url, namespace=settings.redis_namespace)
+    for middleware in broker.middleware:
+        if isinstance(middleware, Retries):
+            # Plain actors (periodiq-declared ones too) get the same defaults as @job.
+            middleware.max_retries = DEFAULT_MAX_RETRIES
+            middleware.min_backoff = DEFAULT_MIN_BACKOFF_MS
+            middleware.max_backoff = DEFAULT_MAX_BACKOFF_MS
     # Before Retries in the list means after it in the after-hooks (they run reversed), so
     # the run record sees whether Retries gave the message up.
     global _settings
@@ -25,6 +32,11 @@ def setup_broker(settings: Settings, broker: Broker | None = None) -> Broker:
     dramatiq.set_broker(broker)
     _settings = settings
     return broker
+
+
+def run_records(broker: Broker) -> RunRecords:
+    """The broker's RunRecords middleware."""
+    return next(m for m in broker.middleware if isinstance(m, RunRecords))
 
 
 def ensure_broker() -> Broker:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,11 @@ class JobSpec:
     timezone: str
     description: str
     enabled: bool
+    max_retries: int = DEFAULT_MAX_RETRIES
+    max_backoff: int = DEFAULT_MAX_BACKOFF_MS
+    unique: bool = False
+    # False when the function needs arguments: a lost run cannot be re-sent without them.
+    resendable: bool = True
 
     def seed(self, settings: Settings) -> ScheduleSeed:
         cron = self.schedule(settings) if callable(self.schedule) else self.schedule
@@ -59,11 +65,13 @@ def job(
     max_backoff: int = DEFAULT_MAX_BACKOFF_MS,
     time_limit: int = 3_600_000,
     permanent: tuple[type[BaseException], ...] = (),
+    unique: bool = False,
 ) -> Callable[[Callable[..., object]], dramatiq.Actor]:
     """Declare a scheduled job: `@job(schedule="*/5 * * * *", description="...")`.
 
     The actor's name is the job's name (the function's, unless `name` is given). Errors of a
     `permanent` type, and `PermanentJobError`, discard the run at once instead of retrying.
+    A `unique` job never runs twice at once: a run that would overlap another is discarded.
     """
 
     def decorate(fn: Callable[..., object]) -> dramatiq.Actor:
@@ -84,12 +92,54 @@ def job(
             schedule=schedule,
             queue=queue,
             timezone=timezone,
-            description=description or (fn.__doc__ or "").strip(),
+            description=description or first_line(fn.__doc__),
             enabled=enabled,
+            max_retries=max_retries,
+            max_backoff=max_backoff,
+            unique=unique,
+            resendable=callable_without_arguments(fn),
         )
         return actor
 
     return decorate
+
+
+def first_line(doc: str | None) -> str:
+    """The first line of a docstring, the default description."""
+    return (doc or "").strip().split("\n", 1)[0].strip()
+
+
+def callable_without_arguments(fn: Callable[..., object]) -> bool:
+    """True when `fn()` is a valid call (every parameter has a default or is variadic)."""
+    return all(
+        p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        for p in inspect.signature(fn).parameters.values()
+    )
+
+
+def register_periodic(actor: dramatiq.Actor) -> JobSpec | None:
+    """Adopt a plain actor declared with periodiq's `periodic=cron(...)` as a job.
+
+    The cron expression becomes the job's default schedule; srjobs' scheduler fires it
+    (periodiq's own scheduler is never run).
+    """
+    periodic = actor.options.get("periodic")
+    if periodic is None or actor.actor_name in REGISTRY:
+        return None
+    spec = JobSpec(
+        name=actor.actor_name,
+        actor_name=actor.actor_name,
+        schedule=str(periodic),
+        queue=actor.queue_name,
+        timezone="UTC",
+        description=first_line(actor.fn.__doc__),
+        enabled=True,
+        max_retries=actor.options.get("max_retries", DEFAULT_MAX_RETRIES),
+        max_backoff=actor.options.get("max_backoff", DEFAULT_MAX_BACKOFF_MS),
+        resendable=callable_without_arguments(actor.fn),
+    )
+    REGISTRY[spec.name] = spec
+    return spec
 
 
 def declared_seeds(settings: Settings) -> list[ScheduleSeed]:

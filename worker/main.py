@@ -7,12 +7,14 @@ import logging
 import sys
 
 from dramatiq import cli as dramatiq_cli
+from sqlalchemy.exc import OperationalError
 
 from shared.db import check_migrated, make_engine
 from shared.errors import NotMigrated
 from shared.logsetup import setup_logging
 from shared.schedules import seed_schedules
 from shared.settings import Settings
+from worker.ops import prepare_metrics_dir, remove_metrics_dir, start_health
 
 logger = logging.getLogger(__name__)
 
@@ -38,18 +40,42 @@ def seed_declared(settings: Settings) -> int:
         engine.dispose()
 
 
+def dramatiq_argv(args: argparse.Namespace, settings: Settings) -> list[str]:
+    """The Dramatiq CLI arguments: jobs get SRJOBS_WORKER_SHUTDOWN_SECONDS to finish."""
+    return [
+        "worker.actors",
+        "--processes",
+        str(args.processes),
+        "--threads",
+        str(args.threads),
+        "--worker-shutdown-timeout",
+        str(int(settings.worker_shutdown_seconds * 1000)),
+    ]
+
+
 def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
     args = parse_args(argv)
     settings = settings or Settings.from_env()
     setup_logging(settings, "worker")
+    # Before anything imports prometheus_client: the processes share one metrics directory.
+    metrics_dir = prepare_metrics_dir() if settings.health_port else None
+    health = None
     try:
-        seeded = seed_declared(settings)
-    except NotMigrated as exc:
-        print(f"srjobs worker: {exc}", file=sys.stderr)
-        return 2
-    if seeded:
-        logger.info("seeded %d new schedule(s)", seeded)
-    dramatiq_args = dramatiq_cli.make_argument_parser().parse_args(
-        ["worker.actors", "--processes", str(args.processes), "--threads", str(args.threads)]
-    )
-    return dramatiq_cli.main(dramatiq_args) or 0
+        try:
+            seeded = seed_declared(settings)
+        except NotMigrated as exc:
+            print(f"srjobs worker: {exc}", file=sys.stderr)
+            return 2
+        except OperationalError as exc:
+            print(f"srjobs worker: the database does not answer: {exc.orig}", file=sys.stderr)
+            return 1
+        if seeded:
+            logger.info("seeded %d new schedule(s)", seeded)
+        if settings.health_port:
+            health = start_health(settings)
+        parser = dramatiq_cli.make_argument_parser()
+        return dramatiq_cli.main(parser.parse_args(dramatiq_argv(args, settings))) or 0
+    finally:
+        if health is not None:
+            health.stop()
+        remove_metrics_dir(metrics_dir)

@@ -28,6 +28,10 @@ class NoUniqueIndex(PermanentJobError):
     """REFRESH ... CONCURRENTLY needs a unique index on the view."""
 
 
+class RefreshTimeout(PermanentJobError):
+    """The refresh ran past its statement timeout; retrying at once would only add load."""
+
+
 def refresh_view(
     dbapi_conn,
     view: str,
@@ -56,17 +60,32 @@ def refresh_view(
             (f"{int(statement_timeout_s * 1000)}ms", f"{int(lock_timeout_s * 1000)}ms"),
         )
         name = sql.Identifier(view)
-        if not row[0]:
-            logger.info("view %s was never populated: running one plain REFRESH", view)
-            cur.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(name))
-            return "plain"
         try:
+            if not row[0]:
+                logger.info("view %s was never populated: running one plain REFRESH", view)
+                cur.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(name))
+                return "plain"
             cur.execute(sql.SQL("REFRESH MATERIALIZED VIEW CONCURRENTLY {}").format(name))
         except psycopg2.Error as exc:
-            if exc.pgcode == errorcodes.OBJECT_NOT_IN_PREREQUISITE_STATE:
-                raise NoUniqueIndex(
-                    f"cannot refresh {view!r} concurrently: it needs a unique index"
-                    f" ({exc.diag.message_primary})"
-                ) from exc
-            raise
+            permanent = permanent_error(exc, view, statement_timeout_s)
+            if permanent is None:
+                raise  # e.g. the connection dropped: failed, retried with backoff
+            raise permanent from exc
         return "concurrent"
+
+
+def permanent_error(
+    exc: psycopg2.Error, view: str, statement_timeout_s: float
+) -> PermanentJobError | None:
+    """The permanent error a refresh failure stands for; None when a retry may help."""
+    if exc.pgcode == errorcodes.OBJECT_NOT_IN_PREREQUISITE_STATE:
+        return NoUniqueIndex(
+            f"cannot refresh {view!r} concurrently: it needs a unique index"
+            f" ({exc.diag.message_primary})"
+        )
+    if exc.pgcode == errorcodes.QUERY_CANCELED and "timeout" in (exc.diag.message_primary or ""):
+        return RefreshTimeout(
+            f"refreshing {view!r} took longer than {statement_timeout_s:g}s"
+            " (SRJOBS_REFRESH_STATEMENT_TIMEOUT); the next scheduled run tries again"
+        )
+    return None

@@ -5,16 +5,36 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
 
-from shared.db import make_engine
+from shared.db import KEEPALIVES, make_engine, sqlalchemy_url
 from shared.settings import Settings
 
 
 @dataclass
 class Resources:
     settings: Settings
-    engine: Engine
+    engine: Engine  # for jobs: transactions, pre-ping
+    records: Engine  # for run records: autocommit, one round trip per transition
+
+
+def make_records_engine(settings: Settings, pool_size: int = 2) -> Engine:
+    """Autocommit, no pre-ping: a transition is one statement and one round trip.
+
+    Serves the flusher, the heartbeat and failures; the per-message `running` transition
+    uses each worker thread's own connection (worker/connections.py).
+
+    A connection the server dropped is noticed by the statement itself; SQLAlchemy then
+    invalidates the pool and the caller retries once (worker/run_records.py).
+    """
+    return create_engine(
+        sqlalchemy_url(settings.database_url),
+        isolation_level="AUTOCOMMIT",
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=1800,
+        connect_args={**KEEPALIVES, "application_name": f"srjobs-runs:{settings.node_name}"},
+    )
 
 
 _lock = threading.Lock()
@@ -22,11 +42,17 @@ _current: Resources | None = None
 
 
 def open_resources(settings: Settings) -> Resources:
-    """Open this process's engine once; later calls return the same resources."""
+    """Open this process's engines once; later calls return the same resources."""
     global _current
+    if _current is not None:
+        return _current
     with _lock:
         if _current is None:
-            _current = Resources(settings, make_engine(settings, application_name="srjobs-worker"))
+            _current = Resources(
+                settings,
+                make_engine(settings, application_name="srjobs-worker"),
+                make_records_engine(settings),
+            )
         return _current
 
 
@@ -38,9 +64,10 @@ def current() -> Resources:
 
 
 def close_resources() -> None:
-    """Dispose of the engine (process shutdown, tests)."""
+    """Dispose of the engines (process shutdown, tests)."""
     global _current
     with _lock:
         if _current is not None:
             _current.engine.dispose()
+            _current.records.dispose()
             _current = None

@@ -68,6 +68,8 @@ CREATE TABLE job_runs (
     traceback    text,
     send_attempts integer NOT NULL DEFAULT 0,
     next_send_at timestamptz,
+    -- The worker process (worker_nodes.worker) running it: orphan rescue follows its heartbeat.
+    worker       text,
     CHECK (trigger = 'manual' OR scheduled_at IS NOT NULL)
 );
 
@@ -100,11 +102,15 @@ CREATE TABLE apscheduler_jobs (
 );
 CREATE INDEX ix_apscheduler_jobs_next_run_time ON apscheduler_jobs (next_run_time);
 
+-- One row per worker process lifetime (`node/pid/boot id`), so that a restart under the same
+-- NODE_NAME never vouches for the runs its predecessor left behind.
 CREATE TABLE worker_nodes (
-    node         text PRIMARY KEY,
+    worker       text PRIMARY KEY,
+    node         text NOT NULL,
     started_at   timestamptz NOT NULL DEFAULT now(),
     last_seen_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX worker_nodes_last_seen ON worker_nodes (last_seen_at);
 
 CREATE TABLE audit_log (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

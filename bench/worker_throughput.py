@@ -1,0 +1,206 @@
+"""Worker throughput: no-op runs with run records vs bare Dramatiq no-op messages.
+
+Same Redis, same worker settings (one process, 8 threads), same Python process, rounds
+interleaved. The runs are inserted (`enqueued`) and their messages queued before the clock
+starts, as the scheduler does; the clock stops when the last message is acknowledged and, with
+run records, every run reads `succeeded` in the database.
+
+    python -m bench.worker_throughput [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import threading
+import time
+
+import dramatiq
+from dramatiq import Message, Middleware, Worker
+from dramatiq.brokers.redis import RedisBroker
+from sqlalchemy import Engine, text
+
+from bench.support import bench_settings
+from shared.db import make_engine
+from shared.dispatch import RUN_ID_OPTION
+from shared.settings import Settings
+from worker.finisher import SuccessBuffer
+
+THREADS = 8
+COMMAND = "python -m bench.worker_throughput"
+
+
+class Acked(Middleware):
+    """Counts acknowledged messages; sets `done` at the target."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+        self.target = 0
+        self.done = threading.Event()
+
+    def reset(self, target: int) -> None:
+        with self.lock:
+            self.count, self.target = 0, target
+            self.done.clear()
+
+    def after_ack(self, broker, message) -> None:
+        with self.lock:
+            self.count += 1
+            if self.count >= self.target:
+                self.done.set()
+
+
+def noop() -> None:
+    """Does nothing."""
+
+
+def insert_runs(engine: Engine, job: str, n: int) -> list[int]:
+    with engine.begin() as conn:
+        return list(
+            conn.execute(
+                text(
+                    "INSERT INTO job_runs (job_name, trigger, state, enqueued_at)"
+                    " SELECT :job, 'manual', 'enqueued', now() FROM generate_series(1, :n)"
+                    " RETURNING id"
+                ),
+                {"job": job, "n": n},
+            ).scalars()
+        )
+
+
+def enqueue(broker: RedisBroker, queue: str, actor: str, run_ids: list[int | None]) -> None:
+    for run_id in run_ids:
+        options = {} if run_id is None else {RUN_ID_OPTION: run_id}
+        broker.enqueue(Message(queue, actor, (), {}, options))
+
+
+def timed_round(broker: RedisBroker, counter: Acked, queue: str, n: int, settle=None) -> float:
+    """Seconds for one worker to drain `n` queued messages (and `settle()` to return)."""
+    counter.reset(n)
+    worker = Worker(broker, queues={queue}, worker_threads=THREADS)
+    start = time.perf_counter()
+    worker.start()
+    try:
+        if not counter.done.wait(600):
+            raise RuntimeError(f"only {counter.count} of {n} messages were processed")
+        if settle is not None:
+            settle()
+        return time.perf_counter() - start
+    finally:
+        worker.stop(timeout=10_000)
+
+
+def measure(settings: Settings, n: int, rounds: int) -> dict:
+    from worker.broker import run_records, setup_broker
+
+    records_broker = RedisBroker(url=settings.redis_url, namespace=settings.redis_namespace)
+    setup_broker(settings, records_broker)
+    records_counter = Acked()
+    records_broker.add_middleware(records_counter)
+    from worker.jobs import job
+
+    job(schedule="@daily", name="bench_noop", queue="bench_records")(noop)
+
+    bare_broker = RedisBroker(url=settings.redis_url, namespace=settings.redis_namespace)
+    bare_counter = Acked()
+    bare_broker.add_middleware(bare_counter)
+    dramatiq.actor(noop, broker=bare_broker, actor_name="bench_bare", queue_name="bench_bare")
+
+    records = run_records(records_broker)
+    records_broker.emit_after("process_boot")  # opens the engine, starts the flusher
+    engine = make_engine(settings, pool_size=1)
+
+    def all_recorded(ids: list[int]):
+        def settle() -> None:
+            while records.successes.pending():
+                records.successes.flush()
+            with engine.connect() as conn:
+                done = conn.execute(
+                    text(
+                        "SELECT count(*) FROM job_runs WHERE id = ANY(:ids) AND state = 'succeeded'"
+                    ),
+                    {"ids": ids},
+                ).scalar()
+            if done != len(ids):
+                raise RuntimeError(f"{done} of {len(ids)} runs recorded as succeeded")
+
+        return settle
+
+    batched = records.successes
+    unbatched = SuccessBuffer(records._engine, 0)  # SRJOBS_RUN_FLUSH_SECONDS=0
+    bare, with_records, one_by_one = [], [], []
+    try:
+        for _ in range(rounds):
+            enqueue(bare_broker, "bench_bare", "bench_bare", [None] * n)
+            bare.append(n / timed_round(bare_broker, bare_counter, "bench_bare", n))
+            for buffer, series in ((batched, with_records), (unbatched, one_by_one)):
+                records.successes = buffer
+                ids = insert_runs(engine, "bench_noop", n)
+                enqueue(records_broker, "bench_records", "bench_noop", ids)
+                seconds = timed_round(
+                    records_broker, records_counter, "bench_records", n, all_recorded(ids)
+                )
+                series.append(n / seconds)
+                # The flusher and heartbeat stop with each worker: restart them.
+                records.after_process_boot(records_broker)
+        records.successes = batched
+    finally:
+        records.after_worker_shutdown(records_broker, None)
+        engine.dispose()
+        records_broker.close()
+        bare_broker.close()
+    ratios = [r / b for r, b in zip(with_records, bare, strict=True)]
+    unbatched_ratios = [r / b for r, b in zip(one_by_one, bare, strict=True)]
+    return {
+        "bare": bare,
+        "records": with_records,
+        "ratios": ratios,
+        "unbatched": one_by_one,
+        "unbatched_ratios": unbatched_ratios,
+    }
+
+
+def run(quick: bool) -> list[dict]:
+    """Measure and return the benchmark rows."""
+    n, rounds = (3_000, 2) if quick else (20_000, 3)
+    with bench_settings("srjobs_bench_worker") as settings:
+        result = measure(settings, n, rounds)
+    ratio = statistics.median(result["ratios"])
+    bare = statistics.median(result["bare"])
+    records = statistics.median(result["records"])
+    return [
+        {
+            "metric": f"worker throughput, run records / bare Dramatiq ({n:,} no-op messages)",
+            "target": ">= 0.75",
+            "measured": (
+                f"{ratio:.2f} (median of {rounds}, min {min(result['ratios']):.2f});"
+                f" bare {bare:,.0f} msg/s, with run records {records:,.0f} msg/s"
+            ),
+            "peers": "naive INSERT + UPDATE per message: 0.59 (~960 vs ~1,600 msg/s)",
+            "command": COMMAND + (" --quick" if quick else ""),
+        },
+        {
+            "metric": "worker throughput, run records written one by one / bare Dramatiq",
+            "target": "- (SRJOBS_RUN_FLUSH_SECONDS=0, for comparison)",
+            "measured": (
+                f"{statistics.median(result['unbatched_ratios']):.2f};"
+                f" {statistics.median(result['unbatched']):,.0f} msg/s"
+            ),
+            "peers": "naive INSERT + UPDATE per message: 0.59",
+            "command": COMMAND + (" --quick" if quick else ""),
+        },
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3,000 messages, 2 rounds")
+    args = parser.parse_args()
+    for row in run(args.quick):
+        print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()

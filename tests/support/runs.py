@@ -1,0 +1,45 @@
+"""Sending runs to real workers and waiting for their records."""
+
+from __future__ import annotations
+
+from dramatiq import Message
+from sqlalchemy import Engine
+
+from shared import runs, schedules
+from shared.dispatch import RUN_ID_OPTION
+from tests.support.waiting import wait_for
+
+EXAMPLES = "tests.example_jobs"
+
+
+def send_run(engine: Engine, broker, job: str, *args, options=None, **kwargs) -> runs.Run:
+    """Record a manual run of `job` and send its message, as "Run now" does."""
+    with engine.begin() as conn:
+        run = runs.create_manual_run(conn, job)
+        row = schedules.get_schedule(conn, job)
+    broker.enqueue(
+        Message(row.queue, row.actor, args, kwargs, {RUN_ID_OPTION: run.id, **(options or {})})
+    )
+    with engine.begin() as conn:
+        runs.mark_enqueued(conn, run.id)
+    return run
+
+
+def get(engine: Engine, run_id: int) -> runs.Run:
+    with engine.connect() as conn:
+        return runs.get_run(conn, run_id)
+
+
+def wait_state(engine: Engine, run_id: int, states, timeout: float = 30) -> runs.Run:
+    """Wait until the run is in one of `states`; return it."""
+    states = (states,) if isinstance(states, str) else tuple(states)
+    return wait_for(
+        lambda: (r := get(engine, run_id)).state in states and r,
+        timeout,
+        f"run {run_id} to be {'/'.join(states)}",
+    )
+
+
+def traceback_of(engine: Engine, run_id: int) -> str | None:
+    with engine.connect() as conn:
+        return runs.get_traceback(conn, run_id)
