@@ -1,30 +1,30 @@
-"""An APScheduler executor that hands each fire its own slot time.
+"""An APScheduler executor that records each fire through the lock session, then sends it.
 
 APScheduler 3.x calls a job's function without the time it was scheduled for; srjobs needs
-that time as the run's `scheduled_at` (the fencing key), so this executor calls a fire
-callback with (job id, job kwargs, slot) instead of the job's function.
+that time as the run's `scheduled_at` (the fencing key). This executor records the run in
+the scheduler's own thread, before APScheduler stores the job's next run time, so a crash
+between the two leaves the slot due for the next leader rather than lost. Sending the
+message is handed to the outbox thread.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Protocol
 
-from apscheduler.events import (
-    EVENT_JOB_ERROR,
-    EVENT_JOB_EXECUTED,
-    EVENT_JOB_MISSED,
-    JobExecutionEvent,
-)
 from apscheduler.executors.base import BaseExecutor
 
+from scheduler import metrics
+from scheduler.leadership import LockSession
 from scheduler.slots import is_missed
+from shared.runs import Run
 
 logger = logging.getLogger(__name__)
 
-FireCallback = Callable[[str, dict, datetime], None]
+
+class Sender(Protocol):
+    def send(self, run: Run, actor: str, queue: str) -> None: ...
 
 
 def placeholder(**kwargs: object) -> None:
@@ -32,66 +32,57 @@ def placeholder(**kwargs: object) -> None:
 
 
 class FireExecutor(BaseExecutor):
-    """Runs `fire(job_id, kwargs, slot)` in a small thread pool."""
+    """Coalesces a job's due slots into the newest one, records it (fenced) and sends it."""
 
-    def __init__(self, fire: FireCallback, max_workers: int = 8) -> None:
+    def __init__(self, lock: LockSession, sender: Sender) -> None:
         super().__init__()
-        self._fire = fire
-        self._max_workers = max_workers
-        self._pool: ThreadPoolExecutor | None = None
+        self._lock_session = lock
+        self._sender = sender
 
-    def start(self, scheduler, alias) -> None:
-        super().start(scheduler, alias)
-        self._pool = ThreadPoolExecutor(self._max_workers, thread_name_prefix="srjobs-fire")
-
-    def shutdown(self, wait: bool = True) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait)
+    def submit_job(self, job, run_times: list[datetime]) -> None:
+        # Called by APScheduler's loop; a LeadershipLost raised here also fails the store
+        # update that follows (same session), so the slot stays due for the next leader.
+        slot = run_times[-1]
+        first = job.next_run_time
+        if first is not None and first < slot:
+            logger.info(
+                "coalesced the missed slots of %s from %s into %s",
+                job.id,
+                first.isoformat(),
+                slot.isoformat(),
+                extra={"job": job.id, "first_missed": first.isoformat(), "slot": slot.isoformat()},
+            )
+        now = datetime.now(UTC)
+        if job.misfire_grace_time is not None and is_missed(slot, now, job.misfire_grace_time):
+            logger.warning(
+                "skipped slot %s of %s: older than the %ss grace",
+                slot.isoformat(),
+                job.id,
+                job.misfire_grace_time,
+                extra={"job": job.id, "slot": slot.isoformat()},
+            )
+            metrics.MISSED.labels(job.id).inc()
+            return
+        run = self._lock_session.record_cron_run(job.id, slot)
+        if run is None:
+            logger.info(
+                "slot %s of %s already fired",
+                slot.isoformat(),
+                job.id,
+                extra={"job": job.id, "slot": slot.isoformat()},
+            )
+            return
+        lag = (datetime.now(UTC) - slot).total_seconds()
+        metrics.FIRES.labels(job.id).inc()
+        metrics.FIRE_LAG.observe(lag)
+        logger.info(
+            "fired %s slot %s as run %d",
+            job.id,
+            slot.isoformat(),
+            run.id,
+            extra={"job": job.id, "slot": slot.isoformat(), "run_id": run.id, "lag_s": lag},
+        )
+        self._sender.send(run, job.kwargs["actor"], job.kwargs["queue"])
 
     def _do_submit_job(self, job, run_times) -> None:
-        assert self._pool is not None
-        future = self._pool.submit(self._run, job, run_times)
-
-        def done(f) -> None:
-            if f.exception() is not None:
-                self._run_job_error(job.id, f.exception())
-            else:
-                self._run_job_success(job.id, f.result())
-
-        future.add_done_callback(done)
-
-    def _run(self, job, run_times: list[datetime]) -> list[JobExecutionEvent]:
-        events = []
-        for slot in run_times:
-            if job.misfire_grace_time is not None and is_missed(
-                slot, datetime.now(UTC), job.misfire_grace_time
-            ):
-                logger.warning(
-                    "skipped slot %s of %s: older than the %ss grace",
-                    slot.isoformat(),
-                    job.id,
-                    job.misfire_grace_time,
-                    extra={"job": job.id, "slot": slot.isoformat()},
-                )
-                events.append(
-                    JobExecutionEvent(EVENT_JOB_MISSED, job.id, self._jobstore(job), slot)
-                )
-                continue
-            try:
-                self._fire(job.id, dict(job.kwargs), slot)
-            except Exception as exc:
-                logger.exception("fire of %s for slot %s failed", job.id, slot.isoformat())
-                events.append(
-                    JobExecutionEvent(
-                        EVENT_JOB_ERROR, job.id, self._jobstore(job), slot, exception=exc
-                    )
-                )
-            else:
-                events.append(
-                    JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, self._jobstore(job), slot)
-                )
-        return events
-
-    @staticmethod
-    def _jobstore(job) -> str:
-        return job._jobstore_alias
+        raise NotImplementedError("submit_job does the work")

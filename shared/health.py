@@ -50,7 +50,7 @@ class HealthServer:
                 self.wfile.write(body)
 
             def log_message(self, format: str, *args: object) -> None:
-                logger.debug("health request: " + format, *args)
+                logger.debug("health request: %s", format % args)
 
         self._readiness = readiness
         self._server = ThreadingHTTPServer((host, port), Handler)
