@@ -17,7 +17,7 @@ from apscheduler.executors.base import BaseExecutor
 
 from scheduler import metrics
 from scheduler.leadership import LockSession
-from scheduler.slots import is_missed
+from scheduler.slots import is_missed, misfire_grace_seconds
 from shared.runs import Run
 
 logger = logging.getLogger(__name__)
@@ -34,10 +34,11 @@ def placeholder(**kwargs: object) -> None:
 class FireExecutor(BaseExecutor):
     """Coalesces a job's due slots into the newest one, records it (fenced) and sends it."""
 
-    def __init__(self, lock: LockSession, sender: Sender) -> None:
+    def __init__(self, lock: LockSession, sender: Sender, min_grace_seconds: float) -> None:
         super().__init__()
         self._lock_session = lock
         self._sender = sender
+        self._min_grace = min_grace_seconds
 
     def submit_job(self, job, run_times: list[datetime]) -> None:
         # Called by APScheduler's loop; a LeadershipLost raised here also fails the store
@@ -53,12 +54,13 @@ class FireExecutor(BaseExecutor):
                 extra={"job": job.id, "first_missed": first.isoformat(), "slot": slot.isoformat()},
             )
         now = datetime.now(UTC)
-        if job.misfire_grace_time is not None and is_missed(slot, now, job.misfire_grace_time):
+        grace = misfire_grace_seconds(job.trigger.schedule, now, self._min_grace)
+        if is_missed(slot, now, grace):
             logger.warning(
                 "skipped slot %s of %s: older than the %ss grace",
                 slot.isoformat(),
                 job.id,
-                job.misfire_grace_time,
+                grace,
                 extra={"job": job.id, "slot": slot.isoformat()},
             )
             metrics.MISSED.labels(job.id).inc()

@@ -18,7 +18,7 @@ from scheduler.jobstore import FencedJobStore
 from scheduler.leadership import LockSession
 from scheduler.listener import Changes, ScheduleListener
 from scheduler.outbox import Outbox
-from scheduler.slots import catch_up_from
+from scheduler.slots import catch_up_from, misfire_grace_seconds
 from scheduler.sync import Mirror
 from shared import schedules
 from shared.errors import LeadershipLost
@@ -62,7 +62,7 @@ class LeaderTerm:
         self.store = FencedJobStore(lock)
         self.scheduler = LeaderScheduler(
             jobstores={"default": self.store},
-            executors={"default": FireExecutor(lock, self.outbox)},
+            executors={"default": FireExecutor(lock, self.outbox, settings.misfire_grace_seconds)},
             timezone="UTC",
         )
         self.mirror = Mirror(self.scheduler, self.store, settings.misfire_grace_seconds)
@@ -123,11 +123,11 @@ class LeaderTerm:
         now = datetime.now(UTC)
         moved = []
         for job in jobs:
-            if job.next_run_time is None or job.misfire_grace_time is None:
+            if job.next_run_time is None:
                 continue
-            resume_at = catch_up_from(
-                job.trigger.schedule, job.next_run_time, now, job.misfire_grace_time
-            )
+            schedule = job.trigger.schedule
+            grace = misfire_grace_seconds(schedule, now, self.settings.misfire_grace_seconds)
+            resume_at = catch_up_from(schedule, job.next_run_time, now, grace)
             if resume_at is None:
                 continue
             logger.warning(
@@ -135,7 +135,7 @@ class LeaderTerm:
                 job.id,
                 job.next_run_time.isoformat(),
                 resume_at.isoformat(),
-                job.misfire_grace_time,
+                grace,
                 extra={"job": job.id, "first_skipped": job.next_run_time.isoformat()},
             )
             metrics.MISSED.labels(job.id).inc()
