@@ -87,6 +87,7 @@ class SchedulerService:
         )
         metrics.LEADER.set(1)
         metrics.LEADERSHIP_CHANGES.inc()
+        self._set_role("leader")
         reason = "failed"
         term = LeaderTerm(self.settings, self.engine, self.broker, lock)
         self._term = term
