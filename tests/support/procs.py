@@ -63,11 +63,13 @@ class Services:
         self.started.append(service)
         return service
 
-    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    def run(
+        self, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
         """Run a command to completion (e.g. migrate)."""
         return subprocess.run(
             [sys.executable, "-m", "srjobs.cli", *args],
-            env={**os.environ, **self.env},
+            env={**os.environ, **self.env, **(env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,
