@@ -1,0 +1,89 @@
+"""The lock session and the outbox against real Postgres and Redis."""
+
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from scheduler.leadership import LockSession
+from scheduler.outbox import Outbox, make_broker
+from shared import runs
+from shared.errors import LeadershipLost
+from tests.support.throwaway import free_port
+
+
+@pytest.fixture
+def lock(settings):
+    session = LockSession(settings)
+    session.connect()
+    yield session
+    session.close()
+
+
+def test_one_holder_and_a_fenced_insert(settings, lock, engine):
+    assert lock.acquire(1)
+    other = LockSession(replace(settings, node_name="other"))
+    other.connect()
+    try:
+        assert not other.acquire(0.2)
+        slot = datetime(2026, 1, 1, tzinfo=UTC)
+        first = lock.record_cron_run("refresh_trace_summaries", slot)
+        assert first is not None and first.state == "pending"
+        assert lock.record_cron_run("refresh_trace_summaries", slot) is None  # same slot
+        lock.close()
+        assert other.acquire(2)
+        with pytest.raises(LeadershipLost):
+            lock.check()
+    finally:
+        other.close()
+
+
+def test_a_killed_lock_session_is_a_lost_leadership(settings, engine):
+    lost = threading.Event()
+    session = LockSession(settings, on_lost=lost.set)
+    session.connect()
+    try:
+        assert session.acquire(1)
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": session.backend_pid})
+        with pytest.raises(LeadershipLost):
+            session.check()
+        assert lost.is_set() and not session.held
+        with pytest.raises(LeadershipLost):
+            session.record_cron_run("refresh_trace_summaries", datetime.now(UTC))
+    finally:
+        session.close()
+
+
+def test_a_session_that_moved_to_another_backend_is_not_trusted(lock):
+    # What a transaction-mode pooler does: the next statement runs in another server process.
+    assert lock.acquire(1)
+    lock.backend_pid = -1
+    with pytest.raises(LeadershipLost, match="transaction-mode pooler"):
+        lock.check()
+
+
+def test_outbox_keeps_runs_pending_without_redis_and_sends_them_later(settings, engine):
+    with engine.begin() as conn:
+        run = runs.create_cron_run(conn, "refresh_trace_summaries", datetime.now(UTC))
+    down = Outbox(settings, engine, make_broker(replace(settings, redis_url=dead_redis())))
+    down.send(run, "refresh_trace_summaries", "default")
+    down.stop(drop=False)
+    down.run()
+    with engine.connect() as conn:
+        state, attempts, next_send = conn.execute(
+            text("SELECT state, send_attempts, next_send_at FROM job_runs WHERE id = :i"),
+            {"i": run.id},
+        ).one()
+    assert (state, attempts) == ("pending", 1) and next_send is not None
+
+    up = Outbox(settings, engine, make_broker(settings))
+    up.broker_down = True  # as after the failure: the pass pings, then re-sends eagerly
+    up.resend_pending()
+    assert runs.get_run(engine.connect(), run.id).state == "enqueued"
+
+
+def dead_redis() -> str:
+    return f"redis://127.0.0.1:{free_port()}/0"
