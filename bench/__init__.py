@@ -1,0 +1,1 @@
+"""Benchmarks: each module measures srjobs on this machine and returns table rows."""
