@@ -140,6 +140,9 @@ class LockSession:
             self.held = False
             if self._conn is not None:
                 try:
+                    # Close the socket without the pool's rollback, which fails (and logs a
+                    # traceback) on a session the server already ended.
+                    self._conn.invalidate()
                     self._conn.close()
                 except Exception:  # closing a dead connection may raise; it is gone either way
                     logger.debug("closing the lock session failed", exc_info=True)

@@ -82,7 +82,8 @@ def test_outbox_keeps_runs_pending_without_redis_and_sends_them_later(settings, 
     up = Outbox(settings, engine, make_broker(settings))
     up.broker_down = True  # as after the failure: the pass pings, then re-sends eagerly
     up.resend_pending()
-    assert runs.get_run(engine.connect(), run.id).state == "enqueued"
+    with engine.connect() as conn:
+        assert runs.get_run(conn, run.id).state == "enqueued"
 
 
 def dead_redis() -> str:
