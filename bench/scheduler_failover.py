@@ -76,7 +76,12 @@ def freeze(lab: Lab, rounds: int) -> tuple[list[float], int]:
         times.append(took)
         steps = len(old.events("stepped down"))
         old.signal(signal.SIGCONT)
-        poll(lambda old=old: len(old.events("stepped down")) > steps, 30, "the old leader", 0.05)
+        poll(
+            lambda old=old, steps=steps: len(old.events("stepped down")) > steps,
+            30,
+            "the old leader to step down",
+            0.05,
+        )
         late_fires += sum(record_time(e) > stopped for e in old.events("fired"))
     return times, late_fires
 
