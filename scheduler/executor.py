@@ -1,15 +1,16 @@
 """An APScheduler executor that records each fire through the lock session, then sends it.
 
 APScheduler 3.x calls a job's function without the time it was scheduled for; srjobs needs
-that time as the run's `scheduled_at` (the fencing key). This executor records the run in
-the scheduler's own thread, before APScheduler stores the job's next run time, so a crash
-between the two leaves the slot due for the next leader rather than lost. Sending the
-message is handed to the outbox thread.
+that time as the run's `scheduled_at` (the fencing key). This executor collects a pass's
+fires and records them in one statement, in the scheduler's own thread, before the job store
+writes the pass's next run times: a crash between the two leaves the slots due for the next
+leader rather than lost. Sending the messages is handed to the outbox thread.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -27,6 +28,14 @@ class Sender(Protocol):
     def send(self, run: Run, actor: str, queue: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class Due:
+    job: str
+    slot: datetime
+    actor: str
+    queue: str
+
+
 def placeholder(**kwargs: object) -> None:
     """The stored function of every srjobs APScheduler job; FireExecutor never calls it."""
 
@@ -39,10 +48,10 @@ class FireExecutor(BaseExecutor):
         self._lock_session = lock
         self._sender = sender
         self._min_grace = min_grace_seconds
+        self._due: list[Due] = []
 
     def submit_job(self, job, run_times: list[datetime]) -> None:
-        # Called by APScheduler's loop; a LeadershipLost raised here also fails the store
-        # update that follows (same session), so the slot stays due for the next leader.
+        # Called by APScheduler's loop for each due job; the fire is recorded at flush().
         slot = run_times[-1]
         first = job.next_run_time
         if first is not None and first < slot:
@@ -65,26 +74,45 @@ class FireExecutor(BaseExecutor):
             )
             metrics.MISSED.labels(job.id).inc()
             return
-        run = self._lock_session.record_cron_run(job.id, slot)
-        if run is None:
-            logger.info(
-                "slot %s of %s already fired",
-                slot.isoformat(),
-                job.id,
-                extra={"job": job.id, "slot": slot.isoformat()},
-            )
+        self._due.append(Due(job.id, slot, job.kwargs["actor"], job.kwargs["queue"]))
+
+    def flush(self) -> None:
+        """Record every buffered fire in one fenced statement, then hand them to the outbox.
+
+        The job store calls this before it writes the pass's next run times, so a slot is
+        only ever marked done in the store after its run exists.
+        """
+        due, self._due = self._due, []
+        if not due:
             return
-        lag = (datetime.now(UTC) - slot).total_seconds()
-        metrics.FIRES.labels(job.id).inc()
-        metrics.FIRE_LAG.observe(lag)
-        logger.info(
-            "fired %s slot %s as run %d",
-            job.id,
-            slot.isoformat(),
-            run.id,
-            extra={"job": job.id, "slot": slot.isoformat(), "run_id": run.id, "lag_s": lag},
-        )
-        self._sender.send(run, job.kwargs["actor"], job.kwargs["queue"])
+        recorded = self._lock_session.record_cron_runs([(d.job, d.slot) for d in due])
+        runs = {(run.job_name, run.scheduled_at): run for run in recorded}
+        now = datetime.now(UTC)
+        for d in due:
+            run = runs.get((d.job, d.slot))
+            if run is None:
+                logger.info(
+                    "slot %s of %s already fired",
+                    d.slot.isoformat(),
+                    d.job,
+                    extra={"job": d.job, "slot": d.slot.isoformat()},
+                )
+                continue
+            lag = (now - d.slot).total_seconds()
+            metrics.FIRES.labels(d.job).inc()
+            metrics.FIRE_LAG.observe(lag)
+            logger.info(
+                "fired %s slot %s as run %d",
+                d.job,
+                d.slot.isoformat(),
+                run.id,
+                extra={"job": d.job, "slot": d.slot.isoformat(), "run_id": run.id, "lag_s": lag},
+            )
+            self._sender.send(run, d.actor, d.queue)
+
+    def discard(self) -> None:
+        """Forget buffered fires of a failed pass; their slots stay due in the store."""
+        self._due = []
 
     def _do_submit_job(self, job, run_times) -> None:
         raise NotImplementedError("submit_job does the work")

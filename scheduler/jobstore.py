@@ -8,9 +8,11 @@ run times or triggers), and a failed statement ends the leader's term.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from apscheduler.job import Job
 from apscheduler.jobstores.base import BaseJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.util import datetime_to_utc_timestamp
@@ -50,10 +52,43 @@ class _FencedEngine:
 
 
 class FencedJobStore(SQLAlchemyJobStore):
-    """The SQLAlchemy job store over the lock session; the migrations create its table."""
+    """The SQLAlchemy job store over the lock session; the migrations create its table.
+
+    Within a pass of the scheduler's loop, next-run updates are buffered and written in one
+    statement when the loop asks for the next wake-up time, after `before_flush` (the
+    executor recording the pass's fires) has run.
+    """
 
     def __init__(self, lock: LockSession) -> None:
         super().__init__(engine=_FencedEngine(lock), tablename=TABLE)
+        self.before_flush: Callable[[], None] = lambda: None
+        self._updates: dict[str, Job] = {}
+
+    def _in_loop(self) -> bool:
+        thread = getattr(self._scheduler, "_thread", None)
+        return thread is not None and threading.current_thread() is thread
+
+    def update_job(self, job: Job) -> None:
+        if self._in_loop():
+            self._updates[job.id] = job
+        else:
+            super().update_job(job)
+
+    def get_next_run_time(self):
+        self.flush()
+        return super().get_next_run_time()
+
+    def flush(self) -> None:
+        """Record the buffered fires, then write the buffered next run times."""
+        self.before_flush()
+        updates, self._updates = self._updates, {}
+        if updates:
+            states = [job.__getstate__() for job in updates.values()]
+            self.add_many(states)
+
+    def discard(self) -> None:
+        """Forget a failed pass's buffered updates: its slots stay due."""
+        self._updates = {}
 
     def start(self, scheduler, alias) -> None:
         # The migrations own the table: skip the base class's CREATE TABLE.

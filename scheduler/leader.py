@@ -35,6 +35,14 @@ class LeaderScheduler(BackgroundScheduler):
     """APScheduler whose loop survives a failed pass (a database error mid-commit): the
     stock loop thread dies on it and the leader would silently stop firing."""
 
+    def __init__(self, store: FencedJobStore, executor: FireExecutor) -> None:
+        super().__init__(
+            jobstores={"default": store}, executors={"default": executor}, timezone="UTC"
+        )
+        self._store = store
+        self._executor = executor
+        store.before_flush = executor.flush
+
     def _process_jobs(self):
         try:
             return super()._process_jobs()
@@ -42,6 +50,9 @@ class LeaderScheduler(BackgroundScheduler):
             logger.warning("scheduler pass stopped: %s", exc)
         except Exception:
             logger.exception("scheduler pass failed; retrying in %ss", PASS_RETRY_SECONDS)
+        # Nothing of a failed pass is kept: its slots are still due in the store.
+        self._executor.discard()
+        self._store.discard()
         return PASS_RETRY_SECONDS
 
 
@@ -61,9 +72,7 @@ class LeaderTerm:
         self.outbox = Outbox(settings, engine, broker)
         self.store = FencedJobStore(lock)
         self.scheduler = LeaderScheduler(
-            jobstores={"default": self.store},
-            executors={"default": FireExecutor(lock, self.outbox, settings.misfire_grace_seconds)},
-            timezone="UTC",
+            self.store, FireExecutor(lock, self.outbox, settings.misfire_grace_seconds)
         )
         self.mirror = Mirror(self.scheduler, self.store, settings.misfire_grace_seconds)
         self.listener = ScheduleListener(settings, self._on_change)

@@ -129,6 +129,11 @@ class LockSession:
         with self.fenced() as conn:
             return runs.create_cron_run(conn, job_name, slot)
 
+    def record_cron_runs(self, fires: list[tuple[str, datetime]]) -> list[Run]:
+        """Insert many slots' runs in one fenced statement; already fired slots are left out."""
+        with self.fenced() as conn:
+            return runs.create_cron_runs(conn, fires)
+
     def _lose(self) -> None:
         was_held, self.held = self.held, False
         if was_held and self.on_lost is not None:

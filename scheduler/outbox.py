@@ -89,9 +89,25 @@ class Outbox(threading.Thread):
                 self._safely(self.resend_pending)
                 next_pass = time.monotonic() + PASS_SECONDS
                 continue
-            if item is None or (self._drop and self.stopping.is_set()):
+            batch, last = self._drain(item)
+            if self._drop and self.stopping.is_set():
+                return
+            if batch:
+                fresh = [(PendingSend(o.run, 0), o.actor, o.queue) for o in batch]
+                self._safely(lambda fresh=fresh: self._send_all(fresh, fresh=True))
+            if last:
                 return  # the stop marker comes after every run fired before the stop
-            self._safely(lambda item=item: self._send_fresh(item))
+
+    def _drain(self, first: Outgoing | None) -> tuple[list[Outgoing], bool]:
+        """Everything queued now (one pass's fires go out together); True at the stop marker."""
+        batch, item = [], first
+        while item is not None:
+            batch.append(item)
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return batch, False
+        return batch, True
 
     def _safely(self, work) -> None:
         try:
@@ -101,31 +117,42 @@ class Outbox(threading.Thread):
         except Exception:
             logger.exception("outbox step failed; the next pass retries")
 
-    def _send_fresh(self, item: Outgoing) -> None:
-        if self.broker_down:
-            # Do not wait on a broker known to be down: the pass retries it with backoff.
-            self._failed(PendingSend(item.run, 0), "the broker was unreachable")
-            return
-        self._send(PendingSend(item.run, 0), item.actor, item.queue)
-
-    def _send(self, pending: PendingSend, actor: str, queue: str) -> bool:
-        run = pending.run
+    def _send_all(self, batch: list[tuple[PendingSend, str, str]], fresh: bool) -> bool:
+        """Send in order, then mark the sent runs enqueued in one statement; False when the
+        broker failed (fresh runs after the failure are marked for a retry, not tried)."""
+        sent: list[Run] = []
         try:
-            self.broker.enqueue(build_message(run, actor, queue))
-        except BROKER_ERRORS as exc:
-            self.broker_down = True
-            self._failed(pending, str(exc))
-            return False
-        self.broker_down = False
+            for k, (pending, actor, queue_name) in enumerate(batch):
+                if self.broker_down and fresh:
+                    # Do not wait on a broker known to be down: the pass retries with backoff.
+                    for rest, _, _ in batch[k:]:
+                        self._failed(rest, "the broker was unreachable")
+                    return False
+                try:
+                    self.broker.enqueue(build_message(pending.run, actor, queue_name))
+                except BROKER_ERRORS as exc:
+                    self.broker_down = True
+                    self._failed(pending, str(exc))
+                    if fresh:
+                        for rest, _, _ in batch[k + 1 :]:
+                            self._failed(rest, "the broker was unreachable")
+                    return False
+                sent.append(pending.run)
+            return True
+        finally:
+            self._mark_sent(sent)
+
+    def _mark_sent(self, sent: list[Run]) -> None:
+        if not sent:
+            return
         with self.engine.begin() as conn:
-            runs.mark_enqueued(conn, run.id)
+            runs.mark_enqueued_many(conn, [run.id for run in sent])
         logger.info(
-            "enqueued run %d of %s",
-            run.id,
-            run.job_name,
-            extra={"job": run.job_name, "run_id": run.id},
+            "enqueued %d run(s): %s",
+            len(sent),
+            ", ".join(str(run.id) for run in sent[:20]) + (" ..." if len(sent) > 20 else ""),
+            extra={"run_ids": [run.id for run in sent]},
         )
-        return True
 
     def _failed(self, pending: PendingSend, reason: str) -> None:
         run, attempts = pending.run, pending.send_attempts + 1
@@ -172,6 +199,7 @@ class Outbox(threading.Thread):
             )
             rows = schedules.get_schedules(conn, {p.run.job_name for p in due}) if due else []
         jobs = {row.name: row for row in rows}
+        batch = []
         for pending in due:
             job = jobs.get(pending.run.job_name)
             if job is None:
@@ -180,9 +208,10 @@ class Outbox(threading.Thread):
                         conn, pending.run.id, "discarded", error="its job no longer exists"
                     )
                 continue
-            if not self._send(pending, job.actor, job.queue):
-                break
-            metrics.OUTBOX_SENDS.labels("sent").inc()
+            batch.append((pending, job.actor, job.queue))
+        if batch:
+            if self._send_all(batch, fresh=False):
+                metrics.OUTBOX_SENDS.labels("sent").inc(len(batch))
         self._update_gauge()
 
     def _update_gauge(self) -> None:

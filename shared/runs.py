@@ -9,7 +9,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, or_, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    DateTime,
+    Text,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 
 from shared.errors import RunConflict, UnknownRun
@@ -273,3 +285,41 @@ def count_pending(conn: Connection) -> int:
     return conn.execute(
         select(func.count()).select_from(job_runs).where(job_runs.c.state == "pending")
     ).scalar_one()
+
+
+def create_cron_runs(conn: Connection, fires: list[tuple[str, datetime]]) -> list[Run]:
+    """Record many cron fires in one statement; slots that already have a run are left out."""
+    if not fires:
+        return []
+    fired = (
+        func.unnest(
+            bindparam("names", [name for name, _ in fires], type_=ARRAY(Text)),
+            bindparam("slots", [slot for _, slot in fires], type_=ARRAY(DateTime(timezone=True))),
+        )
+        .table_valued("name", "slot")
+        .render_derived()
+    )
+    stmt = (
+        insert(job_runs)
+        .from_select(
+            ["job_name", "trigger", "scheduled_at"],
+            select(fired.c.name, literal("cron"), fired.c.slot),
+        )
+        .on_conflict_do_nothing(index_elements=["job_name", "scheduled_at"])
+        .returning(*RUN_COLUMNS)
+    )
+    return [_run(row) for row in conn.execute(stmt)]
+
+
+def mark_enqueued_many(conn: Connection, run_ids: list[int]) -> int:
+    """pending -> enqueued for many runs the broker now has; returns how many moved."""
+    if not run_ids:
+        return 0
+    result = conn.execute(
+        update(job_runs)
+        .where(job_runs.c.id.in_(run_ids), job_runs.c.state == "pending")
+        .values(
+            state="enqueued", enqueued_at=func.now(), send_attempts=job_runs.c.send_attempts + 1
+        )
+    )
+    return result.rowcount

@@ -88,3 +88,18 @@ def test_outbox_keeps_runs_pending_without_redis_and_sends_them_later(settings, 
 
 def dead_redis() -> str:
     return f"redis://127.0.0.1:{free_port()}/0"
+
+
+def test_many_fires_in_one_statement_skip_slots_already_fired(lock, engine):
+    assert lock.acquire(1)
+    slot = datetime(2026, 1, 1, tzinfo=UTC)
+    first = lock.record_cron_runs([("a", slot), ("b", slot)])
+    assert sorted((r.job_name, r.scheduled_at, r.state) for r in first) == [
+        ("a", slot, "pending"),
+        ("b", slot, "pending"),
+    ]
+    again = lock.record_cron_runs([("a", slot), ("c", slot)])
+    assert [(r.job_name, r.scheduled_at) for r in again] == [("c", slot)]
+    with engine.begin() as conn:
+        assert runs.mark_enqueued_many(conn, [r.id for r in first]) == 2
+        assert runs.mark_enqueued_many(conn, [r.id for r in first]) == 0
