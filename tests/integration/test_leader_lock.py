@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from scheduler.leadership import LockSession
 from scheduler.outbox import Outbox, make_broker
+from scheduler.service import SchedulerService
 from shared import runs
 from shared.errors import LeadershipLost
 from tests.support.throwaway import free_port
@@ -103,3 +104,27 @@ def test_many_fires_in_one_statement_skip_slots_already_fired(lock, engine):
     with engine.begin() as conn:
         assert runs.mark_enqueued_many(conn, [r.id for r in first]) == 2
         assert runs.mark_enqueued_many(conn, [r.id for r in first]) == 0
+
+
+def test_readiness_says_the_role_and_whether_database_and_redis_answer(settings):
+    up = SchedulerService(settings)
+    down = SchedulerService(
+        replace(
+            settings,
+            database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/x",
+            redis_url=dead_redis(),
+        )
+    )
+    try:
+        assert up.readiness() == (
+            True,
+            {"role": "follower", "node": settings.node_name, "database": "ok", "redis": "ok"},
+        )
+        ready, details = down.readiness()
+        assert not ready
+        assert details["database"].startswith("unavailable")
+        assert details["redis"].startswith("unavailable")
+    finally:
+        for service in (up, down):
+            service.broker.close()
+            service.engine.dispose()
