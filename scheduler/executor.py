@@ -63,8 +63,9 @@ class FireExecutor(BaseExecutor):
                 extra={"job": job.id, "first_missed": first.isoformat(), "slot": slot.isoformat()},
             )
         now = datetime.now(UTC)
-        grace = misfire_grace_seconds(job.trigger.schedule, now, self._min_grace)
-        if is_missed(slot, now, grace):
+        if is_missed(slot, now, self._min_grace) and is_missed(
+            slot, now, grace := misfire_grace_seconds(job.trigger.schedule, now, self._min_grace)
+        ):
             logger.warning(
                 "skipped slot %s of %s: older than the %ss grace",
                 slot.isoformat(),
