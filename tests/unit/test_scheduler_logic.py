@@ -2,10 +2,14 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from scheduler.listener import min_time, parse_payload
 from scheduler.outbox import MAX_SEND_ATTEMPTS, retry_delay
 from scheduler.slots import catch_up_from, misfire_grace_seconds
 from shared.cron import parse_schedule
+from shared.errors import ConfigError
+from shared.settings import Settings
 
 NOW = datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC)
 
@@ -43,3 +47,10 @@ def test_send_retries_back_off_and_give_up():
     assert [retry_delay(n) for n in (1, 2, 3, 8)] == [1, 2, 4, 60]
     assert retry_delay(MAX_SEND_ATTEMPTS - 1) == 60
     assert retry_delay(MAX_SEND_ATTEMPTS) is None
+
+
+def test_misfire_grace_setting():
+    assert Settings.from_env({}).misfire_grace_seconds == 60
+    assert Settings.from_env({"SRJOBS_MISFIRE_GRACE_SECONDS": "5"}).misfire_grace_seconds == 5
+    with pytest.raises(ConfigError, match="SRJOBS_MISFIRE_GRACE_SECONDS"):
+        Settings.from_env({"SRJOBS_MISFIRE_GRACE_SECONDS": "soon"})
