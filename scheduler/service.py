@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 FOLLOWER_WAIT_SECONDS = 2.0  # bounds how long a stop request can go unnoticed
 RETRY_SECONDS = 1.0
+HEARTBEAT_SECONDS = 1.0
 
 
 class SchedulerService:
@@ -35,10 +36,12 @@ class SchedulerService:
         self.role = "follower"
         self._lock: LockSession | None = None
         self._term: LeaderTerm | None = None
+        self._beat_now = threading.Event()
 
     def request_stop(self) -> None:
         """Ask the service to stop (signal handlers call this): a leader steps down at once."""
         self.stop.set()
+        self._beat_now.set()
         term, lock = self._term, self._lock
         if term is not None:
             term.wake.set()
@@ -62,6 +65,7 @@ class SchedulerService:
                     self.stop.wait(RETRY_SECONDS)
         finally:
             self.stop.set()
+            self._beat_now.set()
             heart.join(timeout=2)
             self._forget()
             self.broker.close()
@@ -119,8 +123,9 @@ class SchedulerService:
         return details["database"] == "ok" and details["redis"] == "ok", details
 
     def _set_role(self, role: str) -> None:
+        # The heartbeat thread records it at once: a new leader does not wait on that write.
         self.role = role
-        self._beat()
+        self._beat_now.set()
 
     def _beat(self) -> None:
         try:
@@ -130,8 +135,11 @@ class SchedulerService:
             logger.debug("heartbeat failed: %s", exc)
 
     def _heartbeat(self) -> None:
-        while not self.stop.wait(1.0):
-            self._beat()
+        while not self.stop.is_set():
+            self._beat_now.wait(HEARTBEAT_SECONDS)
+            self._beat_now.clear()
+            if not self.stop.is_set():
+                self._beat()
 
     def _forget(self) -> None:
         try:
