@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 PASS_SECONDS = 1.0
 BATCH = 200
+MARK_EVERY = 20  # sent runs marked enqueued per statement
 MAX_SEND_ATTEMPTS = 30  # with the 60 s backoff cap: about 25 minutes of broker failures
 ORPHAN_AFTER_SECONDS = 10.0  # a run never sent for this long lost its sender
 BROKER_ERRORS = (redis.RedisError, OSError)
@@ -118,8 +119,8 @@ class Outbox(threading.Thread):
             logger.exception("outbox step failed; the next pass retries")
 
     def _send_all(self, batch: list[tuple[PendingSend, str, str]], fresh: bool) -> bool:
-        """Send in order, then mark the sent runs enqueued in one statement; False when the
-        broker failed (fresh runs after the failure are marked for a retry, not tried)."""
+        """Send in order, marking the sent runs enqueued a few at a time; False when the broker
+        failed (fresh runs after the failure are marked for a retry, not tried)."""
         sent: list[Run] = []
         try:
             for k, (pending, actor, queue_name) in enumerate(batch):
@@ -138,6 +139,9 @@ class Outbox(threading.Thread):
                             self._failed(rest, "the broker was unreachable")
                     return False
                 sent.append(pending.run)
+                if len(sent) == MARK_EVERY:  # so enqueued_at stays close to each hand-over
+                    self._mark_sent(sent)
+                    sent = []
             return True
         finally:
             self._mark_sent(sent)
