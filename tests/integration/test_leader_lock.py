@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from scheduler.leadership import LockSession
-from scheduler.outbox import Outbox, make_broker
+from scheduler.outbox import MAX_SEND_ATTEMPTS, Outbox, make_broker
 from scheduler.service import SchedulerService
 from shared import runs
 from shared.errors import LeadershipLost
@@ -128,3 +128,52 @@ def test_readiness_says_the_role_and_whether_database_and_redis_answer(settings)
         for service in (up, down):
             service.broker.close()
             service.engine.dispose()
+
+
+def test_outbox_adopts_a_run_its_sender_never_sent_and_gives_up_after_the_limit(settings, engine):
+    with engine.begin() as conn:
+        fresh = runs.create_cron_run(
+            conn, "refresh_trace_summaries", datetime(2026, 1, 1, tzinfo=UTC)
+        )
+        orphan = runs.create_cron_run(
+            conn, "refresh_trace_summaries", datetime(2026, 1, 2, tzinfo=UTC)
+        )
+        doomed = runs.create_cron_run(
+            conn, "refresh_trace_summaries", datetime(2026, 1, 3, tzinfo=UTC)
+        )
+        conn.execute(
+            text("UPDATE job_runs SET created_at = now() - interval '1 minute' WHERE id = :i"),
+            {"i": orphan.id},
+        )
+        conn.execute(
+            text(
+                "UPDATE job_runs SET send_attempts = :n, next_send_at = now() - interval '1 s'"
+                " WHERE id = :i"
+            ),
+            {"n": MAX_SEND_ATTEMPTS - 1, "i": doomed.id},
+        )
+    down = Outbox(settings, engine, make_broker(replace(settings, redis_url=dead_redis())))
+    down.resend_pending()  # the oldest due run (the orphan) fails: the pass stops there
+    down.resend_pending()  # the broker still does not answer: nothing is tried
+    up = Outbox(settings, engine, make_broker(settings))
+    up.broker_down = True  # the same outbox, now that Redis answers: re-send eagerly
+    up.resend_pending()
+    with engine.connect() as conn:
+        states = {r.id: r.state for r in runs.list_runs(conn, "refresh_trace_summaries")}
+    assert states[fresh.id] == "pending"  # its sender may still be at work: left alone
+    assert states[orphan.id] == "enqueued"
+    assert states[doomed.id] == "enqueued"  # the broker answers again before its last try
+
+    with engine.begin() as conn:
+        last = runs.create_cron_run(
+            conn, "refresh_trace_summaries", datetime(2026, 1, 4, tzinfo=UTC)
+        )
+        conn.execute(
+            text("UPDATE job_runs SET send_attempts = :n, next_send_at = now() WHERE id = :i"),
+            {"n": MAX_SEND_ATTEMPTS - 1, "i": last.id},
+        )
+    down.broker_down = False
+    down.resend_pending()
+    with engine.connect() as conn:
+        given_up = runs.get_run(conn, last.id)
+    assert given_up.state == "discarded" and "after 30 attempts" in given_up.error
