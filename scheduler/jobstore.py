@@ -16,7 +16,7 @@ from apscheduler.job import Job
 from apscheduler.jobstores.base import BaseJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.util import datetime_to_utc_timestamp
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, func, select, text
 
 from scheduler.leadership import LockSession
 
@@ -105,6 +105,11 @@ class FencedJobStore(SQLAlchemyJobStore):
             }
             with self.engine.begin() as conn:
                 conn.execute(UPSERT, params)
+
+    def count(self) -> int:
+        """How many jobs the store holds."""
+        with self.engine.begin() as conn:
+            return conn.execute(select(func.count()).select_from(self.jobs_t)).scalar_one()
 
     def remove_many(self, job_ids: list[str]) -> None:
         """Delete many jobs in one statement."""

@@ -165,6 +165,8 @@ class LeaderTerm:
                     rows = schedules.list_schedules(conn)
                 else:
                     rows = schedules.get_schedules(conn, names)
+            if names is None:
+                self.mirror.refresh_if_drifted()
             plan = self.mirror.reconcile(rows, names)
         if names is None:
             took = (time.monotonic() - started) * 1000

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from apscheduler.job import Job
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
 
 from scheduler.executor import placeholder
@@ -99,8 +100,7 @@ class Mirror:
                 "trigger": trigger,
                 "next_run_time": trigger.get_next_fire_time(None, now),
             }
-            if row.name in self._signatures:
-                self.scheduler.modify_job(row.name, **options)
+            if row.name in self._signatures and self._modify(row.name, options):
                 logger.info("rescheduled %s: %s (%s)", row.name, row.cron, row.timezone)
             else:
                 new_jobs.append(self._new_job(row.name, options))
@@ -109,6 +109,20 @@ class Mirror:
             self._signatures[row.name] = options["kwargs"]["sig"]
         self._write(new_jobs, dropped)
         return plan
+
+    def refresh_if_drifted(self) -> None:
+        """Reload the signatures when the store's job count differs from what this mirror
+        wrote (APScheduler drops a job it cannot unpickle, for one)."""
+        if self.store.count() != len(self._signatures):
+            logger.warning("the job store changed behind the mirror: reloading it")
+            self.load()
+
+    def _modify(self, name: str, options: dict) -> bool:
+        try:
+            self.scheduler.modify_job(name, **options)
+        except JobLookupError:
+            return False  # gone from the store: added back instead
+        return True
 
     def _new_job(self, name: str, options: dict) -> dict:
         """A new job's stored state: a template Job's state with this job's values."""

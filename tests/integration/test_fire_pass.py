@@ -77,3 +77,21 @@ def test_unrecorded_fires_leave_their_slots_due(leader, engine, monkeypatch):
     assert stored_next(engine) > fired[0].timestamp()
     assert sender.sent and sender.sent[0][1:] == (JOB, "default")
     assert fired[0] <= datetime.now(UTC)
+
+
+def test_a_job_gone_from_the_store_is_put_back_by_the_next_full_sync(leader, engine):
+    scheduler, _, _ = leader
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM apscheduler_jobs"))
+    mirror = Mirror(scheduler, scheduler._store, 60)
+    mirror._signatures = {JOB: "stale"}  # what a mirror believes after the store lost it
+    with engine.connect() as conn:
+        rows = schedules.list_schedules(conn)
+    mirror.refresh_if_drifted()
+    mirror.reconcile(rows)
+    assert stored_next(engine) > time.time() - 1
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM apscheduler_jobs"))
+    mirror._signatures = {JOB: "stale"}
+    mirror.reconcile(rows)  # a change for a job the store lost: added back, not an error
+    assert stored_next(engine) > time.time() - 1
