@@ -92,10 +92,6 @@ def stored_jobs(engine: Engine) -> dict[str, tuple[str, float | None]]:
         return out
 
 
-def now() -> float:
-    return time.time()
-
-
 def waiting_for_lock(engine: Engine, node: str) -> bool:
     """True while `node`'s lock session is blocked on the leader lock (it is a follower)."""
     with engine.connect() as conn:
