@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import time
 from datetime import datetime
 
 from sqlalchemy import Engine, text
