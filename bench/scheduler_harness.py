@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -127,6 +128,7 @@ class Lab:
     def __exit__(self, *exc: object) -> None:
         for proc in reversed(self.procs):
             proc.stop()
+        shutil.rmtree(self.logdir, ignore_errors=True)
         self.engine.dispose()
         conn = psycopg2.connect(self.admin_url)
         conn.autocommit = True
