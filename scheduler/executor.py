@@ -1,30 +1,39 @@
-"""An APScheduler executor that hands each fire its own slot time.
+"""An APScheduler executor that records each fire through the lock session, then sends it.
 
 APScheduler 3.x calls a job's function without the time it was scheduled for; srjobs needs
-that time as the run's `scheduled_at` (the fencing key), so this executor calls a fire
-callback with (job id, job kwargs, slot) instead of the job's function.
+that time as the run's `scheduled_at` (the fencing key). This executor collects a pass's
+fires and records them in one statement, in the scheduler's own thread, before the job store
+writes the pass's next run times: a crash between the two leaves the slots due for the next
+leader rather than lost. Sending the messages is handed to the outbox thread.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
-from apscheduler.events import (
-    EVENT_JOB_ERROR,
-    EVENT_JOB_EXECUTED,
-    EVENT_JOB_MISSED,
-    JobExecutionEvent,
-)
 from apscheduler.executors.base import BaseExecutor
 
-from scheduler.slots import is_missed
+from scheduler import metrics
+from scheduler.leadership import LockSession
+from scheduler.slots import is_missed, misfire_grace_seconds
+from shared.runs import Run
 
 logger = logging.getLogger(__name__)
 
-FireCallback = Callable[[str, dict, datetime], None]
+
+class Sender(Protocol):
+    def send(self, run: Run, actor: str, queue: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Due:
+    job: str
+    slot: datetime
+    actor: str
+    queue: str
 
 
 def placeholder(**kwargs: object) -> None:
@@ -32,66 +41,79 @@ def placeholder(**kwargs: object) -> None:
 
 
 class FireExecutor(BaseExecutor):
-    """Runs `fire(job_id, kwargs, slot)` in a small thread pool."""
+    """Coalesces a job's due slots into the newest one, records it (fenced) and sends it."""
 
-    def __init__(self, fire: FireCallback, max_workers: int = 8) -> None:
+    def __init__(self, lock: LockSession, sender: Sender, min_grace_seconds: float) -> None:
         super().__init__()
-        self._fire = fire
-        self._max_workers = max_workers
-        self._pool: ThreadPoolExecutor | None = None
+        self._lock_session = lock
+        self._sender = sender
+        self._min_grace = min_grace_seconds
+        self._due: list[Due] = []
 
-    def start(self, scheduler, alias) -> None:
-        super().start(scheduler, alias)
-        self._pool = ThreadPoolExecutor(self._max_workers, thread_name_prefix="srjobs-fire")
+    def submit_job(self, job, run_times: list[datetime]) -> None:
+        # Called by APScheduler's loop for each due job; the fire is recorded at flush().
+        slot = run_times[-1]
+        first = job.next_run_time
+        if first is not None and first < slot:
+            logger.info(
+                "coalesced the missed slots of %s from %s into %s",
+                job.id,
+                first.isoformat(),
+                slot.isoformat(),
+                extra={"job": job.id, "first_missed": first.isoformat(), "slot": slot.isoformat()},
+            )
+        now = datetime.now(UTC)
+        if is_missed(slot, now, self._min_grace) and is_missed(
+            slot, now, grace := misfire_grace_seconds(job.trigger.schedule, now, self._min_grace)
+        ):
+            logger.warning(
+                "skipped slot %s of %s: older than the %ss grace",
+                slot.isoformat(),
+                job.id,
+                grace,
+                extra={"job": job.id, "slot": slot.isoformat()},
+            )
+            metrics.MISSED.labels(job.id).inc()
+            return
+        self._due.append(Due(job.id, slot, job.kwargs["actor"], job.kwargs["queue"]))
 
-    def shutdown(self, wait: bool = True) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait)
+    def flush(self) -> None:
+        """Record every buffered fire in one fenced statement, then hand them to the outbox.
 
-    def _do_submit_job(self, job, run_times) -> None:
-        assert self._pool is not None
-        future = self._pool.submit(self._run, job, run_times)
-
-        def done(f) -> None:
-            if f.exception() is not None:
-                self._run_job_error(job.id, f.exception())
-            else:
-                self._run_job_success(job.id, f.result())
-
-        future.add_done_callback(done)
-
-    def _run(self, job, run_times: list[datetime]) -> list[JobExecutionEvent]:
-        events = []
-        for slot in run_times:
-            if job.misfire_grace_time is not None and is_missed(
-                slot, datetime.now(UTC), job.misfire_grace_time
-            ):
-                logger.warning(
-                    "skipped slot %s of %s: older than the %ss grace",
-                    slot.isoformat(),
-                    job.id,
-                    job.misfire_grace_time,
-                    extra={"job": job.id, "slot": slot.isoformat()},
-                )
-                events.append(
-                    JobExecutionEvent(EVENT_JOB_MISSED, job.id, self._jobstore(job), slot)
+        The job store calls this before it writes the pass's next run times, so a slot is
+        only ever marked done in the store after its run exists.
+        """
+        due, self._due = self._due, []
+        if not due:
+            return
+        recorded = self._lock_session.record_cron_runs([(d.job, d.slot) for d in due])
+        runs = {(run.job_name, run.scheduled_at): run for run in recorded}
+        now = datetime.now(UTC)
+        for d in due:
+            run = runs.get((d.job, d.slot))
+            if run is None:
+                logger.info(
+                    "slot %s of %s already fired",
+                    d.slot.isoformat(),
+                    d.job,
+                    extra={"job": d.job, "slot": d.slot.isoformat()},
                 )
                 continue
-            try:
-                self._fire(job.id, dict(job.kwargs), slot)
-            except Exception as exc:
-                logger.exception("fire of %s for slot %s failed", job.id, slot.isoformat())
-                events.append(
-                    JobExecutionEvent(
-                        EVENT_JOB_ERROR, job.id, self._jobstore(job), slot, exception=exc
-                    )
-                )
-            else:
-                events.append(
-                    JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, self._jobstore(job), slot)
-                )
-        return events
+            lag = (now - d.slot).total_seconds()
+            metrics.FIRES.labels(d.job).inc()
+            metrics.FIRE_LAG.observe(lag)
+            logger.info(
+                "fired %s slot %s as run %d",
+                d.job,
+                d.slot.isoformat(),
+                run.id,
+                extra={"job": d.job, "slot": d.slot.isoformat(), "run_id": run.id, "lag_s": lag},
+            )
+            self._sender.send(run, d.actor, d.queue)
 
-    @staticmethod
-    def _jobstore(job) -> str:
-        return job._jobstore_alias
+    def discard(self) -> None:
+        """Forget buffered fires of a failed pass; their slots stay due in the store."""
+        self._due = []
+
+    def _do_submit_job(self, job, run_times) -> None:
+        raise NotImplementedError("submit_job does the work")

@@ -4,23 +4,56 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
+import time
+from datetime import UTC, datetime
 
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine
 
+from scheduler import metrics
 from scheduler.executor import FireExecutor
+from scheduler.jobstore import FencedJobStore
 from scheduler.leadership import LockSession
-from scheduler.listener import ScheduleListener
+from scheduler.listener import Changes, ScheduleListener
+from scheduler.outbox import Outbox
+from scheduler.slots import catch_up_from, is_missed, misfire_grace_seconds
 from scheduler.sync import Mirror
 from shared import schedules
-from shared.dispatch import dispatch
 from shared.errors import LeadershipLost
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+PASS_RETRY_SECONDS = 0.5
+FULL_SYNC_ABOVE = 500  # a batch of notifications naming more jobs resyncs everything
+STOP_JOIN_SECONDS = 3.0
+
+
+class LeaderScheduler(BackgroundScheduler):
+    """APScheduler whose loop survives a failed pass (a database error mid-commit): the
+    stock loop thread dies on it and the leader would silently stop firing."""
+
+    def __init__(self, store: FencedJobStore, executor: FireExecutor) -> None:
+        super().__init__(
+            jobstores={"default": store}, executors={"default": executor}, timezone="UTC"
+        )
+        self._store = store
+        self._executor = executor
+        store.before_flush = executor.flush
+
+    def _process_jobs(self):
+        try:
+            return super()._process_jobs()
+        except LeadershipLost as exc:
+            logger.warning("scheduler pass stopped: %s", exc)
+        except Exception:
+            logger.exception("scheduler pass failed; retrying in %ss", PASS_RETRY_SECONDS)
+        # Nothing of a failed pass is kept: its slots are still due in the store.
+        self._executor.discard()
+        self._store.discard()
+        return PASS_RETRY_SECONDS
 
 
 class LeaderTerm:
@@ -31,77 +64,149 @@ class LeaderTerm:
     ) -> None:
         self.settings = settings
         self.engine = engine
-        self.broker = broker
         self.lock = lock
+        self.wake = threading.Event()
         self.lost = threading.Event()
         self._sync_mutex = threading.Lock()
-        self.scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=engine)},
-            executors={"default": FireExecutor(self.fire)},
-            timezone="UTC",
+        lock.on_lost = self._on_lost
+        self.outbox = Outbox(settings, engine, broker)
+        self.store = FencedJobStore(lock)
+        self.scheduler = LeaderScheduler(
+            self.store, FireExecutor(lock, self.outbox, settings.misfire_grace_seconds)
         )
-        self.mirror = Mirror(self.scheduler)
+        self.mirror = Mirror(self.scheduler, self.store, settings.misfire_grace_seconds)
+        self.listener = ScheduleListener(settings, self._on_change)
 
-    def fire(self, job_name: str, kwargs: dict, slot: datetime) -> None:
-        """Record the slot's run through the lock session (the fence), then send it."""
+    def run(self, stop: threading.Event) -> str:
+        """Lead until `stop` is set or the lock is lost; returns why the term ended."""
+        won = time.monotonic()
+        reason = "stopping"
+        self.scheduler.start(paused=True)
         try:
-            run = self.lock.record_cron_run(job_name, slot)
-        except LeadershipLost:
-            logger.warning("not firing %s for %s: leadership lost", job_name, slot.isoformat())
-            self.lost.set()
-            return
-        if run is None:
+            self._catch_up(self.mirror.load())
+            self.sync(None)
+            self.outbox.start()
+            self.scheduler.resume()
             logger.info(
-                "slot %s of %s already fired elsewhere",
-                slot.isoformat(),
-                job_name,
-                extra={"job": job_name, "slot": slot.isoformat()},
+                "leading: ready to fire",
+                extra={
+                    "leader_ready_at": time.time(),
+                    "start_ms": round((time.monotonic() - won) * 1000, 1),
+                },
             )
-            return
-        logger.info(
-            "fired %s slot %s as run %d",
-            job_name,
-            slot.isoformat(),
-            run.id,
-            extra={"job": job_name, "slot": slot.isoformat(), "run_id": run.id},
-        )
-        dispatch(self.engine, self.broker, run, kwargs["actor"], kwargs["queue"])
+            self.listener.start()
+            while not (stop.is_set() or self.lost.is_set()):
+                self.wake.wait(self.settings.leader_check_seconds)
+                self.wake.clear()
+                if stop.is_set() or self.lost.is_set():
+                    break
+                self.lock.check()
+                if not self.scheduler._thread.is_alive():
+                    raise LeadershipLost("APScheduler's thread stopped")
+            if self.lost.is_set():
+                reason = "leader lock session lost"
+        except LeadershipLost as exc:
+            reason = str(exc)
+        finally:
+            self._end(dropped=self.lost.is_set() or not stop.is_set())
+        return reason
+
+    def _end(self, dropped: bool) -> None:
+        # Stop firing, then release the lock at once so a follower takes over without
+        # waiting for this node's threads; unsent runs stay pending for the next outbox.
+        self.scheduler.shutdown(wait=False)
+        self.lock.close()
+        logger.info("released the leader lock")
+        self.listener.stop()
+        self.outbox.stop(drop=dropped)
+        for thread in (self.listener, self.outbox):
+            if thread.is_alive():
+                thread.join(STOP_JOIN_SECONDS)
+
+    def _on_lost(self) -> None:
+        self.lost.set()
+        self.wake.set()
+
+    def _catch_up(self, jobs: list[Job]) -> None:
+        """Skip (and log) stored slots older than the grace; the newest missed one fires."""
+        now = datetime.now(UTC)
+        moved = []
+        for job in jobs:
+            if job.next_run_time is None or not is_missed(
+                job.next_run_time, now, self.settings.misfire_grace_seconds
+            ):
+                continue  # within the minimum grace: nothing to skip (the common case)
+            schedule = job.trigger.schedule
+            grace = misfire_grace_seconds(schedule, now, self.settings.misfire_grace_seconds)
+            resume_at = catch_up_from(schedule, job.next_run_time, now, grace)
+            if resume_at is None:
+                continue
+            logger.warning(
+                "skipped the slots of %s from %s to before %s: older than the %ss grace",
+                job.id,
+                job.next_run_time.isoformat(),
+                resume_at.isoformat(),
+                grace,
+                extra={"job": job.id, "first_skipped": job.next_run_time.isoformat()},
+            )
+            metrics.MISSED.labels(job.id).inc()
+            job._modify(next_run_time=resume_at)
+            moved.append(job)
+        if moved:
+            with self.scheduler._jobstores_lock:
+                self.store.add_many([job.__getstate__() for job in moved])
 
     def sync(self, names: set[str] | None) -> None:
         """Mirror all schedules (names None) or only the named ones."""
+        started = time.monotonic()
         with self._sync_mutex:
             with self.engine.connect() as conn:
-                rows = schedules.list_schedules(conn)
-            self.mirror.reconcile(rows, names)
+                if names is None:
+                    rows = schedules.list_schedules(conn)
+                else:
+                    rows = schedules.get_schedules(conn, names)
+            if names is None:
+                self.mirror.refresh_if_drifted()
+            plan = self.mirror.reconcile(rows, names)
+        if names is None:
+            took = (time.monotonic() - started) * 1000
+            logger.info(
+                "reconciled %d schedules in %.1f ms (%d added, %d changed, %d removed)",
+                len(rows),
+                took,
+                len(plan.add),
+                len(plan.change),
+                len(plan.remove),
+                extra={"schedules": len(rows), "reconcile_ms": round(took, 1)},
+            )
 
-    def run(self, stop: threading.Event) -> None:
-        """Lead until `stop` is set or the lock is lost; always shuts APScheduler down."""
-        term_stop = threading.Event()
-        listener = ScheduleListener(self.settings, self._on_change, term_stop)
-        self.scheduler.start(paused=True)
+    def _on_change(self, changes: Changes | None) -> None:
         try:
-            self.sync(None)
-            self.scheduler.resume()
-            listener.start()
-            next_reconcile = self.settings.reconcile_seconds
-            while not (stop.is_set() or self.lost.is_set()):
-                if stop.wait(self.settings.leader_check_seconds):
-                    break
-                self.lock.check()
-                next_reconcile -= self.settings.leader_check_seconds
-                if next_reconcile <= 0:
-                    self.sync(None)
-                    next_reconcile = self.settings.reconcile_seconds
-        except LeadershipLost as exc:
-            logger.warning("leadership lost: %s", exc)
-        finally:
-            term_stop.set()
-            self.scheduler.shutdown(wait=False)
-            if listener.is_alive():
-                listener.join(timeout=2)
-
-    def _on_change(self, names: set[str] | None) -> None:
-        try:
-            self.sync(names)
+            if changes is None or len(changes) > FULL_SYNC_ABOVE:
+                self.sync(None)
+                metrics.RECONCILES.inc()
+                if changes is None:
+                    return
+            else:
+                self.sync(set(changes))
+        except LeadershipLost:
+            return  # the term is ending
         except Exception:
             logger.exception("applying schedule changes failed; the next reconcile retries")
+            return
+        applied = time.time()
+        times = [at for at in changes.values() if at is not None]
+        changed = min(times) if times else None
+        metrics.RELOADS.inc(len(changes))
+        if changed is not None:
+            metrics.RELOAD_LATENCY.observe(max(0.0, applied - changed))
+        logger.info(
+            "applied schedule changes of %s",
+            ", ".join(sorted(changes)),
+            extra={
+                "jobs": sorted(changes),
+                "changed_at": changed,
+                "applied_at": applied,
+                "reload_ms": None if changed is None else round((applied - changed) * 1000, 3),
+            },
+        )

@@ -1,14 +1,17 @@
 """The leader lock: a dedicated Postgres session holding one session-level advisory lock.
 
 The session is the lease: `idle_session_timeout` ends it server-side when the process
-freezes, which releases the lock; every fire records its run through this same session, so
-a leader whose session is gone cannot fire (the fence).
+freezes, which releases the lock. Every fire records its run, and every write to
+APScheduler's job store goes, through this same session (the fence): a leader whose session
+is gone can neither fire nor touch the store.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import Connection, create_engine, text
@@ -26,13 +29,19 @@ logger = logging.getLogger(__name__)
 LEADER_LOCK_KEY = 0x5_1AB5_0003
 LOCK_NOT_AVAILABLE = "55P03"
 QUERY_CANCELED = "57014"
+POOLER_HINT = (
+    "the leader lock session now runs in another server process: a transaction-mode pooler"
+    " (such as PgBouncer in transaction mode) sits between the scheduler and Postgres; connect"
+    " the scheduler directly or through a session-mode pool"
+)
 
 
 class LockSession:
-    """One connection, used under a mutex: blocking acquire, checks and fenced inserts."""
+    """One connection, used under a mutex: blocking acquire, checks and fenced statements."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, on_lost: Callable[[], None] | None = None) -> None:
         self.settings = settings
+        self.on_lost = on_lost
         self._engine = create_engine(
             sqlalchemy_url(settings.database_url),
             poolclass=NullPool,
@@ -43,10 +52,12 @@ class LockSession:
             },
         )
         self._conn: Connection | None = None
-        self._mutex = threading.Lock()
+        self._mutex = threading.RLock()
+        self.backend_pid: int | None = None
         self.held = False
 
     def connect(self) -> None:
+        """Open the session and make the server end it when it stays idle for a lease."""
         self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         lease_ms = int(self.settings.leader_lease_seconds * 1000)
         # A frozen leader goes idle; the server ends its session, and the lock with it.
@@ -57,6 +68,7 @@ class LockSession:
             ),
             {"ms": str(lease_ms)},
         )
+        self.backend_pid = self._conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
 
     def acquire(self, wait_seconds: float) -> bool:
         """Block up to `wait_seconds` for the lock; True when this session now holds it."""
@@ -75,7 +87,11 @@ class LockSession:
                 raise
             self._conn.execute(text("SET lock_timeout = 0"))
             self.held = True
-            return True
+        try:
+            self.check()
+        except LeadershipLost:
+            return False
+        return True
 
     def interrupt(self) -> None:
         """Cancel a blocked acquire (shutdown)."""
@@ -85,25 +101,43 @@ class LockSession:
             except Exception:  # the connection may be gone already; nothing to cancel
                 logger.debug("cancel of the lock wait failed", exc_info=True)
 
-    def check(self) -> None:
-        """Confirm the session (and so the lock) is alive; raises LeadershipLost."""
-        self._fenced(lambda conn: conn.execute(text("SELECT 1")))
-
-    def record_cron_run(self, job_name: str, slot: datetime) -> Run | None:
-        """Insert the slot's run through the lock session: only a live leader can."""
-        return self._fenced(lambda conn: runs.create_cron_run(conn, job_name, slot))
-
-    def _fenced(self, work):
+    @contextmanager
+    def fenced(self) -> Iterator[Connection]:
+        """The lock session, while it holds the lock; a failure of it raises LeadershipLost."""
         with self._mutex:
             if not self.held or self._conn is None:
                 raise LeadershipLost("this node does not hold the leader lock")
             try:
-                return work(self._conn)
+                yield self._conn
             except (OperationalError, DBAPIError) as exc:
                 if isinstance(exc, OperationalError) or exc.connection_invalidated:
-                    self.held = False
+                    self._lose()
                     raise LeadershipLost(f"leader lock session lost: {exc.orig}") from exc
                 raise
+
+    def check(self) -> None:
+        """Confirm the session (and so the lock) is alive and unmoved; raises LeadershipLost."""
+        with self.fenced() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            if pid != self.backend_pid:
+                logger.error("%s", POOLER_HINT)
+                self._lose()
+                raise LeadershipLost(POOLER_HINT)
+
+    def record_cron_run(self, job_name: str, slot: datetime) -> Run | None:
+        """Insert the slot's run through the lock session: only a live leader can."""
+        with self.fenced() as conn:
+            return runs.create_cron_run(conn, job_name, slot)
+
+    def record_cron_runs(self, fires: list[tuple[str, datetime]]) -> list[Run]:
+        """Insert many slots' runs in one fenced statement; already fired slots are left out."""
+        with self.fenced() as conn:
+            return runs.create_cron_runs(conn, fires)
+
+    def _lose(self) -> None:
+        was_held, self.held = self.held, False
+        if was_held and self.on_lost is not None:
+            self.on_lost()
 
     def close(self) -> None:
         """Drop the session; the server releases the lock at once."""
@@ -111,6 +145,9 @@ class LockSession:
             self.held = False
             if self._conn is not None:
                 try:
+                    # Close the socket without the pool's rollback, which fails (and logs a
+                    # traceback) on a session the server already ended.
+                    self._conn.invalidate()
                     self._conn.close()
                 except Exception:  # closing a dead connection may raise; it is gone either way
                     logger.debug("closing the lock session failed", exc_info=True)

@@ -1,10 +1,17 @@
-"""LISTEN for schedule changes on a dedicated connection; reconnect and resync on failure."""
+"""LISTEN for schedule changes on a dedicated connection; reconnect and resync on failure.
+
+The table's trigger sends `{"name": ..., "at": <epoch seconds of the change>}` on the
+channel, so the leader can tell how long a change took to be in force.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import select
+import socket
 import threading
+import time
 from collections.abc import Callable
 
 import psycopg2
@@ -15,49 +22,92 @@ from shared.settings import Settings
 logger = logging.getLogger(__name__)
 
 CHANNEL = "srjobs_schedules"
+RECONNECT_SECONDS = 0.2
+
+# name -> when it changed (epoch seconds, None when the payload did not say); None: resync all
+Changes = dict[str, float | None]
+
+
+def parse_payload(payload: str) -> tuple[str, float | None]:
+    """A notification's (job name, change time); a bare payload is just a name."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return payload, None
+    if isinstance(data, dict) and isinstance(data.get("name"), str):
+        at = data.get("at")
+        return data["name"], float(at) if isinstance(at, int | float) else None
+    return payload, None
 
 
 class ScheduleListener(threading.Thread):
-    """Calls `on_change(names)` per batch of notifications and `on_change(None)` after each
-    (re)connect, when notifications may have been lost and a full reconcile is due."""
+    """Calls `on_change(changes)` per batch of notifications, and `on_change(None)` after each
+    (re)connect (notifications may have been lost) and every `reconcile_seconds`."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        on_change: Callable[[set[str] | None], None],
-        stop: threading.Event,
-    ) -> None:
+    def __init__(self, settings: Settings, on_change: Callable[[Changes | None], None]) -> None:
         super().__init__(name="srjobs-listener", daemon=True)
         self.settings = settings
         self.on_change = on_change
-        self.stop = stop
+        self.stopping = threading.Event()
         self.connected = threading.Event()
+        self._wake_r, self._wake_w = socket.socketpair()
+
+    def stop(self) -> None:
+        """Stop at once, even while waiting for notifications."""
+        self.stopping.set()
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
 
     def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                self._listen()
-            except (psycopg2.Error, OSError) as exc:
-                self.connected.clear()
-                logger.warning("schedule listener lost its connection: %s; reconnecting", exc)
-                self.stop.wait(0.2)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    self._listen()
+                except (psycopg2.Error, OSError) as exc:
+                    self.connected.clear()
+                    if self.stopping.is_set():
+                        break
+                    logger.warning("schedule listener lost its connection: %s; reconnecting", exc)
+                    self.stopping.wait(RECONNECT_SECONDS)
+        finally:
+            self._wake_r.close()
+            self._wake_w.close()
 
     def _listen(self) -> None:
         conn = connect_raw(self.settings.database_url, application_name="srjobs-listener")
         try:
             with conn.cursor() as cur:
-                cur.execute(f"LISTEN {CHANNEL}")
+                cur.execute("LISTEN srjobs_schedules")  # = CHANNEL
             self.connected.set()
-            self.on_change(None)
-            while not self.stop.is_set():
-                ready, _, _ = select.select([conn], [], [], 0.5)
+            logger.info("listening for schedule changes")
+            self.on_change(None)  # changes made while not listening are only in the table
+            next_full = time.monotonic() + self.settings.reconcile_seconds
+            while not self.stopping.is_set():
+                timeout = max(0.0, next_full - time.monotonic())
+                ready, _, _ = select.select([conn, self._wake_r], [], [], timeout)
+                if self.stopping.is_set():
+                    return
                 if not ready:
+                    self.on_change(None)
+                    next_full = time.monotonic() + self.settings.reconcile_seconds
                     continue
                 conn.poll()
-                names = {n.payload for n in conn.notifies}
+                changes: Changes = {}
+                for note in conn.notifies:
+                    name, at = parse_payload(note.payload)
+                    changes[name] = at if name not in changes else min_time(changes[name], at)
                 conn.notifies.clear()
-                if names:
-                    self.on_change(names)
+                if changes:
+                    self.on_change(changes)
         finally:
             self.connected.clear()
             conn.close()
+
+
+def min_time(a: float | None, b: float | None) -> float | None:
+    """The earlier of two optional times (the first change of a batch sets its latency)."""
+    if a is None or b is None:
+        return a if b is None else b
+    return min(a, b)

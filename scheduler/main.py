@@ -9,6 +9,7 @@ import sys
 from scheduler.service import SchedulerService
 from shared.db import check_migrated, make_engine
 from shared.errors import NotMigrated
+from shared.health import HealthServer
 from shared.logsetup import setup_logging
 from shared.settings import Settings
 
@@ -28,6 +29,10 @@ def main(settings: Settings | None = None) -> int:
     finally:
         engine.dispose()
     service = SchedulerService(settings)
+    health = None
+    if settings.health_port:
+        health = HealthServer(settings.health_host, settings.health_port, service.readiness)
+        health.start()
 
     def on_signal(signum, frame) -> None:
         logger.info("received %s: stopping", signal.Signals(signum).name)
@@ -36,6 +41,10 @@ def main(settings: Settings | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     logger.info("scheduler %s starting", settings.node_name)
-    service.run()
+    try:
+        service.run()
+    finally:
+        if health is not None:
+            health.stop()
     logger.info("scheduler %s stopped", settings.node_name)
     return 0

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
+import redis
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from scheduler import metrics
 from scheduler.leader import LeaderTerm
 from scheduler.leadership import LockSession
+from scheduler.outbox import make_broker
 from shared import nodes
 from shared.db import make_engine
-from shared.dispatch import make_sender
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-FOLLOWER_WAIT_SECONDS = 10.0
+FOLLOWER_WAIT_SECONDS = 2.0  # bounds how long a stop request can go unnoticed
 RETRY_SECONDS = 1.0
+HEARTBEAT_SECONDS = 1.0
 
 
 class SchedulerService:
@@ -26,16 +31,22 @@ class SchedulerService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = make_engine(settings, application_name="srjobs-scheduler")
-        self.broker = make_sender(settings)
+        self.broker = make_broker(settings)
         self.stop = threading.Event()
         self.role = "follower"
         self._lock: LockSession | None = None
+        self._term: LeaderTerm | None = None
+        self._beat_now = threading.Event()
 
     def request_stop(self) -> None:
-        """Ask the service to stop (signal handlers call this)."""
+        """Ask the service to stop (signal handlers call this): a leader steps down at once."""
         self.stop.set()
-        if self._lock is not None:
-            self._lock.interrupt()
+        self._beat_now.set()
+        term, lock = self._term, self._lock
+        if term is not None:
+            term.wake.set()
+        if lock is not None:
+            lock.interrupt()
 
     def run(self) -> None:
         heart = threading.Thread(target=self._heartbeat, name="srjobs-heartbeat", daemon=True)
@@ -54,6 +65,7 @@ class SchedulerService:
                     self.stop.wait(RETRY_SECONDS)
         finally:
             self.stop.set()
+            self._beat_now.set()
             heart.join(timeout=2)
             self._forget()
             self.broker.close()
@@ -73,17 +85,47 @@ class SchedulerService:
             lock.close()
 
     def _lead(self, lock: LockSession) -> None:
-        logger.info("became leader", extra={"role": "leader"})
+        logger.info(
+            "became leader",
+            extra={"role": "leader", "leader_since": time.time(), "backend_pid": lock.backend_pid},
+        )
+        metrics.LEADER.set(1)
+        metrics.LEADERSHIP_CHANGES.inc()
         self._set_role("leader")
+        reason = "failed"
+        term = LeaderTerm(self.settings, self.engine, self.broker, lock)
+        self._term = term
+        if self.stop.is_set():
+            term.wake.set()
         try:
-            LeaderTerm(self.settings, self.engine, self.broker, lock).run(self.stop)
+            reason = term.run(self.stop)
         finally:
+            self._term = None
+            metrics.LEADER.set(0)
+            metrics.LEADERSHIP_CHANGES.inc()
+            logger.info("stepped down: %s", reason, extra={"role": "follower", "reason": reason})
             self._set_role("follower")
-            logger.info("stepped down", extra={"role": "follower"})
+
+    def readiness(self) -> tuple[bool, dict]:
+        """For /readyz: this node's role, and whether the database and Redis answer."""
+        details: dict = {"role": self.role, "node": self.settings.node_name}
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            details["database"] = "ok"
+        except SQLAlchemyError as exc:
+            details["database"] = f"unavailable: {type(exc).__name__}"
+        try:
+            self.broker.client.ping()
+            details["redis"] = "ok"
+        except (redis.RedisError, OSError) as exc:
+            details["redis"] = f"unavailable: {type(exc).__name__}"
+        return details["database"] == "ok" and details["redis"] == "ok", details
 
     def _set_role(self, role: str) -> None:
+        # The heartbeat thread records it at once: a new leader does not wait on that write.
         self.role = role
-        self._beat()
+        self._beat_now.set()
 
     def _beat(self) -> None:
         try:
@@ -93,8 +135,11 @@ class SchedulerService:
             logger.debug("heartbeat failed: %s", exc)
 
     def _heartbeat(self) -> None:
-        while not self.stop.wait(1.0):
-            self._beat()
+        while not self.stop.is_set():
+            self._beat_now.wait(HEARTBEAT_SECONDS)
+            self._beat_now.clear()
+            if not self.stop.is_set():
+                self._beat()
 
     def _forget(self) -> None:
         try:

@@ -1,22 +1,37 @@
-"""Pure decisions about fire slots: grace, misses, the APScheduler job's signature."""
+"""Pure decisions about fire slots: grace, misses, catch-up, the APScheduler job's signature."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.cron import Schedule
 
 MIN_GRACE_SECONDS = 60.0
 
 
-def misfire_grace_seconds(schedule: Schedule, now: datetime) -> int:
-    """How late a slot may still fire: one interval, at least 60 s."""
-    return int(max(MIN_GRACE_SECONDS, schedule.period_seconds(now)))
+def misfire_grace_seconds(
+    schedule: Schedule, now: datetime, minimum: float = MIN_GRACE_SECONDS
+) -> int:
+    """How late a slot may still fire: one interval, at least `minimum` seconds."""
+    return int(max(minimum, schedule.period_seconds(now)))
 
 
 def is_missed(slot: datetime, now: datetime, grace_seconds: float) -> bool:
     """True when `slot` is older than the grace and must be skipped (logged, not fired)."""
     return (now - slot).total_seconds() > grace_seconds
+
+
+def catch_up_from(
+    schedule: Schedule, next_run_time: datetime, now: datetime, grace_seconds: float
+) -> datetime | None:
+    """Where a stored job whose next run is older than the grace resumes (None: unchanged).
+
+    The slots before the returned time are skipped; the first slot within the grace still
+    fires (coalesced with the later missed ones), so catching up after a gap is one fire.
+    """
+    if not is_missed(next_run_time, now, grace_seconds):
+        return None
+    return schedule.next_fire_at_or_after(now - timedelta(seconds=grace_seconds))
 
 
 def signature(actor: str, queue: str, cron: str, timezone: str) -> str:

@@ -181,7 +181,7 @@ def next_cron_fire(spec: CronSpec, zone: ZoneInfo, at: datetime) -> datetime:
         wall = spec.next_wall(wall)
         instants = _instants(spec, wall, zone)
         earliest = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
-        if best is not None and min(earliest, *instants) > best:
+        if best is not None and min([earliest, *instants]) > best:
             return best
         for instant in instants:
             if instant >= ceiling and (best is None or instant < best):

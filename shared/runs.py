@@ -9,7 +9,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    DateTime,
+    Text,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 
 from shared.errors import RunConflict, UnknownRun
@@ -376,3 +388,86 @@ def last_runs(conn: Connection, job_names: list[str]) -> dict[str, Run]:
     if not job_names:
         return {}
     return {row.job_name: _run(row) for row in conn.execute(LAST_RUNS, {"names": job_names})}
+
+
+@dataclass(frozen=True)
+class PendingSend:
+    """A pending run the outbox may (re-)send, with its failed hand-overs so far."""
+
+    run: Run
+    send_attempts: int
+
+
+def pending_to_send(
+    conn: Connection, *, limit: int, orphan_after_seconds: float, eager: bool = False
+) -> list[PendingSend]:
+    """Pending runs due for a (re-)send, oldest first.
+
+    Due: a failed send whose backoff has passed (any failed one when `eager`: the broker
+    answers again), or a run never sent for `orphan_after_seconds` (its sender died).
+    """
+    due = (
+        func.coalesce(
+            job_runs.c.next_send_at,
+            job_runs.c.created_at
+            + text("make_interval(secs => :orphan)").bindparams(orphan=orphan_after_seconds),
+        )
+        <= func.now()
+    )
+    if eager:
+        due = or_(due, job_runs.c.next_send_at.is_not(None))
+    rows = conn.execute(
+        select(*RUN_COLUMNS, job_runs.c.send_attempts)
+        .where(job_runs.c.state == "pending", due)
+        .order_by(job_runs.c.id)
+        .limit(limit)
+    )
+    fields = Run.__dataclass_fields__
+    return [
+        PendingSend(Run(**{k: row._mapping[k] for k in fields}), row.send_attempts) for row in rows
+    ]
+
+
+def count_pending(conn: Connection) -> int:
+    """How many runs wait to be handed to the broker."""
+    return conn.execute(
+        select(func.count()).select_from(job_runs).where(job_runs.c.state == "pending")
+    ).scalar_one()
+
+
+def create_cron_runs(conn: Connection, fires: list[tuple[str, datetime]]) -> list[Run]:
+    """Record many cron fires in one statement; slots that already have a run are left out."""
+    if not fires:
+        return []
+    fired = (
+        func.unnest(
+            bindparam("names", [name for name, _ in fires], type_=ARRAY(Text)),
+            bindparam("slots", [slot for _, slot in fires], type_=ARRAY(DateTime(timezone=True))),
+        )
+        .table_valued("name", "slot")
+        .render_derived()
+    )
+    stmt = (
+        insert(job_runs)
+        .from_select(
+            ["job_name", "trigger", "scheduled_at"],
+            select(fired.c.name, literal("cron"), fired.c.slot),
+        )
+        .on_conflict_do_nothing(index_elements=["job_name", "scheduled_at"])
+        .returning(*RUN_COLUMNS)
+    )
+    return [_run(row) for row in conn.execute(stmt)]
+
+
+def mark_enqueued_many(conn: Connection, run_ids: list[int]) -> int:
+    """pending -> enqueued for many runs the broker now has; returns how many moved."""
+    if not run_ids:
+        return 0
+    result = conn.execute(
+        update(job_runs)
+        .where(job_runs.c.id.in_(run_ids), job_runs.c.state == "pending")
+        .values(
+            state="enqueued", enqueued_at=func.now(), send_attempts=job_runs.c.send_attempts + 1
+        )
+    )
+    return result.rowcount

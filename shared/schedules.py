@@ -117,3 +117,13 @@ def update_schedule(
         .returning(*job_schedules.c)
     ).one()
     return before, _row(row)
+
+
+def get_schedules(conn: Connection, names: set[str]) -> list[ScheduleRow]:
+    """The rows of the named schedules that exist, by name."""
+    stmt = (
+        select(job_schedules)
+        .where(job_schedules.c.name.in_(sorted(names)))
+        .order_by(job_schedules.c.name)
+    )
+    return [_row(r) for r in conn.execute(stmt)]

@@ -61,6 +61,7 @@ class Settings:
     leader_lease_seconds: float = 5.0
     leader_check_seconds: float = 1.0
     reconcile_seconds: float = 60.0
+    misfire_grace_seconds: float = 60.0
     refresh_statement_timeout_seconds: float = 600.0
     refresh_lock_timeout_seconds: float = 5.0
     run_retention_days: int = 14
@@ -110,6 +111,7 @@ class Settings:
                 env, "SRJOBS_LEADER_CHECK_SECONDS", min(1.0, lease / 3), minimum=0.05
             ),
             reconcile_seconds=_float(env, "SRJOBS_RECONCILE_SECONDS", 60.0, minimum=1.0),
+            misfire_grace_seconds=_float(env, "SRJOBS_MISFIRE_GRACE_SECONDS", 60.0, minimum=1.0),
             refresh_statement_timeout_seconds=_float(
                 env, "SRJOBS_REFRESH_STATEMENT_TIMEOUT", 600.0, minimum=1.0
             ),

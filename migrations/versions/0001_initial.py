@@ -25,10 +25,13 @@ CREATE TABLE job_schedules (
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
 
--- Every change, from the API, the UI or plain SQL, reaches the leader at once.
+-- Every change, from the API, the UI or plain SQL, reaches the leader at once. The payload
+-- carries the change's time so the leader can report how long the change took to apply.
 CREATE FUNCTION srjobs_schedules_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('srjobs_schedules', COALESCE(NEW.name, OLD.name));
+    PERFORM pg_notify('srjobs_schedules', json_build_object(
+        'name', COALESCE(NEW.name, OLD.name),
+        'at', extract(epoch FROM clock_timestamp()))::text);
     RETURN NULL;
 END $$;
 

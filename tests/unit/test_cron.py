@@ -102,3 +102,14 @@ def test_fall_back_keeps_wildcard_jobs_running_through_the_repeated_hour():
     fires = parse_schedule("*/30 * * * *", "Europe/Berlin").next_fire_times(start, 3)
     utc = [f.astimezone(UTC).strftime("%H:%M") for f in fires]
     assert utc == ["01:00", "01:30", "02:00"]  # 02:00 CET, 02:30 CET, 03:00 CET
+
+
+def test_wildcard_hour_skips_the_spring_forward_gap():
+    # 01:30 CET fires; 02:30 does not exist on 2026-03-29 and is skipped; next is 03:30 CEST.
+    at = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+    s = parse_schedule("30 * * * *", "Europe/Berlin")
+    assert s.next_fire_at_or_after(at) == at
+    assert [t.isoformat() for t in s.next_fire_times(at, 2)] == [
+        "2026-03-29T03:30:00+02:00",
+        "2026-03-29T04:30:00+02:00",
+    ]

@@ -1,0 +1,223 @@
+"""The leader's outbox: sends fired runs to the broker and re-sends the ones left pending.
+
+A run is recorded `pending` before its message is sent. When the broker is unreachable it
+stays pending; this thread retries it (oldest first, with backoff, a bounded number of
+times) once the broker answers again, and adopts runs whose sender died before sending.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from scheduler import metrics
+from shared import runs, schedules
+from shared.dispatch import build_message, send_backoff_seconds
+from shared.runs import PendingSend, Run
+from shared.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+PASS_SECONDS = 1.0
+BATCH = 200
+MARK_EVERY = 20  # sent runs marked enqueued per statement
+MAX_SEND_ATTEMPTS = 30  # with the 60 s backoff cap: about 25 minutes of broker failures
+ORPHAN_AFTER_SECONDS = 10.0  # a run never sent for this long lost its sender
+BROKER_ERRORS = (redis.RedisError, OSError)
+
+
+def make_broker(settings: Settings) -> RedisBroker:
+    """A send-only broker whose Redis calls time out instead of hanging the outbox."""
+    client = redis.Redis.from_url(
+        settings.redis_url, socket_timeout=5, socket_connect_timeout=2, retry_on_timeout=False
+    )
+    return RedisBroker(client=client, namespace=settings.redis_namespace, middleware=[])
+
+
+def retry_delay(send_attempts: int) -> float | None:
+    """Seconds until the next try after `send_attempts` failed hand-overs; None: give up."""
+    if send_attempts >= MAX_SEND_ATTEMPTS:
+        return None
+    return send_backoff_seconds(send_attempts)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    run: Run
+    actor: str
+    queue: str
+
+
+class Outbox(threading.Thread):
+    """Sends what the executor fires at once, and every second re-sends due pending runs."""
+
+    def __init__(self, settings: Settings, engine: Engine, broker: RedisBroker) -> None:
+        super().__init__(name="srjobs-outbox", daemon=True)
+        self.settings = settings
+        self.engine = engine
+        self.broker = broker
+        self.stopping = threading.Event()
+        self._drop = False
+        self._queue: queue.Queue[Outgoing | None] = queue.Queue()
+        self.broker_down = False
+
+    def send(self, run: Run, actor: str, queue: str) -> None:
+        """Hand a just-recorded run over for sending (called by the executor)."""
+        self._queue.put(Outgoing(run, actor, queue))
+
+    def stop(self, drop: bool) -> None:
+        """Stop; `drop` abandons unsent runs (left pending for the next leader's outbox)."""
+        self._drop = drop
+        self.stopping.set()
+        self._queue.put(None)
+
+    def run(self) -> None:
+        next_pass = time.monotonic()  # the first pass at once: adopt what the last term left
+        while True:
+            try:
+                item = self._queue.get(timeout=max(0.0, next_pass - time.monotonic()))
+            except queue.Empty:
+                if self.stopping.is_set():
+                    return
+                self._safely(self.resend_pending)
+                next_pass = time.monotonic() + PASS_SECONDS
+                continue
+            batch, last = self._drain(item)
+            if self._drop and self.stopping.is_set():
+                return
+            if batch:
+                fresh = [(PendingSend(o.run, 0), o.actor, o.queue) for o in batch]
+                self._safely(lambda fresh=fresh: self._send_all(fresh, fresh=True))
+            if last:
+                return  # the stop marker comes after every run fired before the stop
+
+    def _drain(self, first: Outgoing | None) -> tuple[list[Outgoing], bool]:
+        """Everything queued now (one pass's fires go out together); True at the stop marker."""
+        batch, item = [], first
+        while item is not None:
+            batch.append(item)
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return batch, False
+        return batch, True
+
+    def _safely(self, work) -> None:
+        try:
+            work()
+        except SQLAlchemyError as exc:
+            logger.warning("outbox: database unavailable: %s", exc)
+        except Exception:
+            logger.exception("outbox step failed; the next pass retries")
+
+    def _send_all(self, batch: list[tuple[PendingSend, str, str]], fresh: bool) -> bool:
+        """Send in order, marking the sent runs enqueued a few at a time; False when the broker
+        failed (fresh runs after the failure are marked for a retry, not tried)."""
+        sent: list[Run] = []
+        try:
+            for k, (pending, actor, queue_name) in enumerate(batch):
+                if self.broker_down and fresh:
+                    # Do not wait on a broker known to be down: the pass retries with backoff.
+                    for rest, _, _ in batch[k:]:
+                        self._failed(rest, "the broker was unreachable")
+                    return False
+                try:
+                    self.broker.enqueue(build_message(pending.run, actor, queue_name))
+                except BROKER_ERRORS as exc:
+                    self.broker_down = True
+                    self._failed(pending, str(exc))
+                    if fresh:
+                        for rest, _, _ in batch[k + 1 :]:
+                            self._failed(rest, "the broker was unreachable")
+                    return False
+                sent.append(pending.run)
+                if len(sent) == MARK_EVERY:  # so enqueued_at stays close to each hand-over
+                    self._mark_sent(sent)
+                    sent = []
+            return True
+        finally:
+            self._mark_sent(sent)
+
+    def _mark_sent(self, sent: list[Run]) -> None:
+        if not sent:
+            return
+        with self.engine.begin() as conn:
+            runs.mark_enqueued_many(conn, [run.id for run in sent])
+        logger.info(
+            "enqueued %d run(s): %s",
+            len(sent),
+            ", ".join(str(run.id) for run in sent[:20]) + (" ..." if len(sent) > 20 else ""),
+            extra={"run_ids": [run.id for run in sent]},
+        )
+
+    def _failed(self, pending: PendingSend, reason: str) -> None:
+        run, attempts = pending.run, pending.send_attempts + 1
+        delay = retry_delay(attempts)
+        with self.engine.begin() as conn:
+            if delay is None:
+                runs.mark_finished(
+                    conn,
+                    run.id,
+                    "discarded",
+                    error=f"could not hand the run to the broker after {attempts} attempts:"
+                    f" {reason}",
+                )
+            else:
+                runs.mark_send_failed(conn, run.id, delay)
+        if delay is None:
+            metrics.OUTBOX_SENDS.labels("given_up").inc()
+            logger.error("gave up sending run %d of %s: %s", run.id, run.job_name, reason)
+        else:
+            metrics.OUTBOX_SENDS.labels("failed").inc()
+            logger.warning(
+                "broker unreachable, run %d of %s stays pending (retry in %.0fs): %s",
+                run.id,
+                run.job_name,
+                delay,
+                reason,
+                extra={"job": run.job_name, "run_id": run.id},
+            )
+
+    def resend_pending(self) -> None:
+        """One pass: re-send due pending runs, oldest first, until the broker fails."""
+        eager = False
+        if self.broker_down:
+            try:
+                self.broker.client.ping()
+            except BROKER_ERRORS:
+                self._update_gauge()
+                return
+            logger.info("the broker answers again: re-sending pending runs")
+            self.broker_down, eager = False, True
+        with self.engine.connect() as conn:
+            due = runs.pending_to_send(
+                conn, limit=BATCH, orphan_after_seconds=ORPHAN_AFTER_SECONDS, eager=eager
+            )
+            rows = schedules.get_schedules(conn, {p.run.job_name for p in due}) if due else []
+        jobs = {row.name: row for row in rows}
+        batch = []
+        for pending in due:
+            job = jobs.get(pending.run.job_name)
+            if job is None:
+                with self.engine.begin() as conn:
+                    runs.mark_finished(
+                        conn, pending.run.id, "discarded", error="its job no longer exists"
+                    )
+                continue
+            batch.append((pending, job.actor, job.queue))
+        if batch:
+            if self._send_all(batch, fresh=False):
+                metrics.OUTBOX_SENDS.labels("sent").inc(len(batch))
+        self._update_gauge()
+
+    def _update_gauge(self) -> None:
+        with self.engine.connect() as conn:
+            metrics.OUTBOX_PENDING.set(runs.count_pending(conn))

@@ -1,0 +1,97 @@
+"""A pass of the leader's APScheduler against real Postgres: fires recorded before the store
+moves on, and a pass whose fires could not be recorded leaves its slots due."""
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from scheduler.executor import FireExecutor
+from scheduler.jobstore import FencedJobStore
+from scheduler.leader import LeaderScheduler
+from scheduler.leadership import LockSession
+from scheduler.sync import Mirror
+from shared import schedules
+from shared.errors import LeadershipLost
+from tests.support.waiting import wait_for
+
+JOB = "refresh_trace_summaries"
+
+
+class Collect:
+    def __init__(self) -> None:
+        self.sent = []
+
+    def send(self, run, actor, queue) -> None:
+        self.sent.append((run.id, actor, queue))
+
+
+@pytest.fixture
+def leader(settings, engine):
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE job_schedules SET cron = '@every 1s'"))
+    lock = LockSession(settings)
+    lock.connect()
+    assert lock.acquire(1)
+    sender = Collect()
+    store = FencedJobStore(lock)
+    scheduler = LeaderScheduler(store, FireExecutor(lock, sender, 60))
+    scheduler.start(paused=True)
+    with engine.connect() as conn:
+        Mirror(scheduler, store, 60).reconcile(schedules.list_schedules(conn))
+    yield scheduler, lock, sender
+    scheduler.shutdown(wait=False)
+    lock.close()
+
+
+def stored_next(engine) -> float:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT next_run_time FROM apscheduler_jobs")).scalar_one()
+
+
+def slots(engine) -> list[datetime]:
+    with engine.connect() as conn:
+        return list(conn.execute(text("SELECT scheduled_at FROM job_runs ORDER BY 1")).scalars())
+
+
+def test_unrecorded_fires_leave_their_slots_due(leader, engine, monkeypatch):
+    scheduler, lock, sender = leader
+    due = stored_next(engine)
+    wait_for(lambda: time.time() > due + 1.2, 5, "two slots to be due")
+
+    attempts = []
+
+    def fail(fires):
+        attempts.append(fires)
+        raise LeadershipLost("test: the lock session is gone")
+
+    monkeypatch.setattr(lock, "record_cron_runs", fail)
+    scheduler.resume()
+    wait_for(lambda: len(attempts) >= 2, 5, "two failed passes")
+    assert stored_next(engine) == due and slots(engine) == []
+
+    monkeypatch.undo()
+    fired = wait_for(lambda: slots(engine), 5, "the pass after the failure to fire")
+    assert len(fired) == 1 and fired[0].timestamp() > due  # the missed slots, coalesced
+    assert stored_next(engine) > fired[0].timestamp()
+    assert sender.sent and sender.sent[0][1:] == (JOB, "default")
+    assert fired[0] <= datetime.now(UTC)
+
+
+def test_a_job_gone_from_the_store_is_put_back_by_the_next_full_sync(leader, engine):
+    scheduler, _, _ = leader
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM apscheduler_jobs"))
+    mirror = Mirror(scheduler, scheduler._store, 60)
+    mirror._signatures = {JOB: "stale"}  # what a mirror believes after the store lost it
+    with engine.connect() as conn:
+        rows = schedules.list_schedules(conn)
+    mirror.refresh_if_drifted()
+    mirror.reconcile(rows)
+    assert stored_next(engine) > time.time() - 1
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM apscheduler_jobs"))
+    mirror._signatures = {JOB: "stale"}
+    mirror.reconcile(rows)  # a change for a job the store lost: added back, not an error
+    assert stored_next(engine) > time.time() - 1

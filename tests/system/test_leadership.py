@@ -1,0 +1,90 @@
+"""Leadership with real scheduler processes: one leader, crash, freeze and clean handover."""
+
+import signal
+import time
+
+from tests.support.schedulers import (
+    assert_every_slot_once,
+    cron_slots,
+    events,
+    lock_holder,
+    set_cron,
+    start_scheduler,
+    ts,
+    waiting_for_lock,
+)
+from tests.support.waiting import wait_for
+
+LEASE = 2.0
+
+
+def start_pair(services, engine, first="node-a", second="node-b"):
+    """A leader and a follower blocked on the lock."""
+    leader = start_scheduler(services, first)
+    wait_for(lambda: lock_holder(engine) == first, 30, f"{first} to lead")
+    follower = start_scheduler(services, second)
+    wait_for(lambda: waiting_for_lock(engine, second), 30, f"{second} to wait for the lock")
+    return leader, follower
+
+
+def fired_after(engine, moment: float, count: int = 1) -> bool:
+    return sum(s.timestamp() > moment for s in cron_slots(engine)) >= count
+
+
+def test_one_leader_and_kill9_failovers_fire_every_slot_once(services, engine):
+    set_cron(engine, "@every 1s")
+    a, b = start_pair(services, engine)
+    wait_for(lambda: len(cron_slots(engine)) >= 2, 20, "fires by the first leader")
+    assert events(b, "leading") == [] and len(events(a, "leading")) == 1
+
+    for dead, heir, spare in ((a, b, "node-c"), (b, None, None)):
+        heir = heir or services.started[-1]
+        killed_at = time.time()
+        dead.signal(signal.SIGKILL)
+        ready = wait_for(lambda heir=heir: events(heir, "leading"), 10, f"{heir.name} to lead")
+        assert ts(ready[0]) - killed_at < 2.0
+        assert lock_holder(engine) == heir.name
+        wait_for(lambda t=killed_at: fired_after(engine, t + 1, 2), 10, "fires by the new leader")
+        if spare:
+            start_scheduler(services, spare)
+            wait_for(lambda s=spare: waiting_for_lock(engine, s), 30, f"{spare} to follow")
+
+    slots = cron_slots(engine)
+    assert len(slots) >= 6
+    assert_every_slot_once(slots)
+    fired = {e["slot"] for svc in services.started for e in events(svc, "fired")}
+    assert len(fired) >= len(slots) - 2  # every fire is logged (the last may be in flight)
+
+
+def test_frozen_leader_loses_the_lock_within_the_lease_and_never_fires_after(services, engine):
+    set_cron(engine, "@every 1s")
+    a, _ = start_pair(services, engine)
+    wait_for(lambda: len(cron_slots(engine)) >= 2, 20, "fires by the first leader")
+    stopped_at = time.time()
+    a.signal(signal.SIGSTOP)
+    try:
+        wait_for(lambda: lock_holder(engine) == "node-b", LEASE + 5, "node-b to take over")
+        assert time.time() - stopped_at < LEASE + 3
+        wait_for(lambda: fired_after(engine, stopped_at + LEASE, 2), 10, "fires by node-b")
+    finally:
+        a.signal(signal.SIGCONT)
+    wait_for(lambda: events(a, "stepped down"), 10, "node-a to notice it lost the lock")
+    woke_at = time.time()
+    wait_for(lambda: fired_after(engine, woke_at, 2), 10, "node-b to keep firing")
+    assert [e for e in events(a, "fired") if ts(e) > stopped_at] == []
+    assert lock_holder(engine) == "node-b"
+    slots = cron_slots(engine)
+    assert len(slots) == len(set(slots))
+
+
+def test_sigterm_hands_leadership_over_at_once_and_exits(services, engine):
+    set_cron(engine, "@every 1s")
+    a, b = start_pair(services, engine)
+    term_at = time.time()
+    a.signal(signal.SIGTERM)
+    ready = wait_for(lambda: events(b, "leading"), 5, "node-b to lead")
+    assert ts(ready[0]) - term_at < 2.0
+    assert a.proc.wait(10) == 0
+    released = events(a, "released the leader lock")
+    assert released and ts(released[0]) <= ts(ready[0]) + 0.01
+    wait_for(lambda: fired_after(engine, term_at + 0.5), 10, "fires by node-b")

@@ -1,0 +1,54 @@
+"""A Postgres restart under a running leader: it steps down, recovers and keeps firing."""
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+
+from shared.db import sqlalchemy_url
+from tests.support.schedulers import cron_slots, events, set_cron, start_scheduler
+from tests.support.throwaway import ThrowawayPostgres, postgres_available
+from tests.support.waiting import wait_for
+
+
+@pytest.fixture
+def own_postgres():
+    if not postgres_available():
+        pytest.skip("no initdb/pg_ctl on this machine")
+    base = Path(tempfile.mkdtemp(prefix="srjobs-pg-"))
+    server = ThrowawayPostgres(base)
+    try:
+        server.init().start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_the_leader_keeps_firing_across_a_postgres_restart(own_postgres, services):
+    url = own_postgres.admin_url.rsplit("/", 1)[0] + "/srjobs"
+    env = {"DATABASE_URL": url}
+    migrated = services.run("migrate", env=env, timeout=120)
+    assert migrated.returncode == 0, migrated.stderr
+    engine = create_engine(sqlalchemy_url(url), pool_pre_ping=True)
+    try:
+        set_cron(engine, "@every 1s")
+        leader = start_scheduler(services, "node-a", **env)
+        wait_for(lambda: len(cron_slots(engine)) >= 2, 30, "fires before the restart")
+
+        restarted_at = time.time()
+        own_postgres.restart()
+        wait_for(
+            lambda: sum(s.timestamp() > restarted_at + 1 for s in cron_slots(engine)) >= 2,
+            30,
+            "fires after the restart",
+        )
+        assert events(leader, "stepped down")
+        assert len(events(leader, "leading")) >= 2
+        slots = cron_slots(engine)
+        assert len(slots) == len(set(slots))
+    finally:
+        engine.dispose()
