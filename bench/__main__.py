@@ -21,6 +21,7 @@ RESULTS = ROOT / "BENCHMARKS.md"
 LAST = ROOT / "bench" / "last_results.json"  # rows per module, so a partial run keeps the rest
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 TOTAL_BUDGET_S = 15 * 60
+RESERVE_SHARE = 0.5  # of their share, kept for the modules still to run
 
 # Module, share of the total budget. Each module exposes run(quick: bool) -> list[dict].
 MODULES = [
@@ -98,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, list[dict]] = json.loads(LAST.read_text()) if LAST.exists() else {}
     for name, share in chosen:
         left = deadline - time.monotonic()
-        budget = left if args.modules else min(left, TOTAL_BUDGET_S * share)
+        # A module may use what is left, less a reserve for the modules after it.
+        after = sum(s for n, s in chosen[chosen.index((name, share)) + 1 :])
+        budget = left - TOTAL_BUDGET_S * after * RESERVE_SHARE
         if budget < 10:
             results[name] = [{"metric": name, "measured": "not measured: the budget ran out"}]
             continue

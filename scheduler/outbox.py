@@ -12,6 +12,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import redis
 from dramatiq.brokers.redis import RedisBroker
@@ -121,7 +122,7 @@ class Outbox(threading.Thread):
     def _send_all(self, batch: list[tuple[PendingSend, str, str]], fresh: bool) -> bool:
         """Send in order, marking the sent runs enqueued a few at a time; False when the broker
         failed (fresh runs after the failure are marked for a retry, not tried)."""
-        sent: list[Run] = []
+        sent: list[tuple[Run, datetime]] = []
         try:
             for k, (pending, actor, queue_name) in enumerate(batch):
                 if self.broker_down and fresh:
@@ -138,24 +139,25 @@ class Outbox(threading.Thread):
                         for rest, _, _ in batch[k + 1 :]:
                             self._failed(rest, "the broker was unreachable")
                     return False
-                sent.append(pending.run)
-                if len(sent) == MARK_EVERY:  # so enqueued_at stays close to each hand-over
+                sent.append((pending.run, datetime.now(UTC)))
+                if len(sent) == MARK_EVERY:  # so the admin sees them enqueued soon
                     self._mark_sent(sent)
                     sent = []
             return True
         finally:
             self._mark_sent(sent)
 
-    def _mark_sent(self, sent: list[Run]) -> None:
+    def _mark_sent(self, sent: list[tuple[Run, datetime]]) -> None:
         if not sent:
             return
+        ids = [run.id for run, _ in sent]
         with self.engine.begin() as conn:
-            runs.mark_enqueued_many(conn, [run.id for run in sent])
+            runs.mark_enqueued_many(conn, ids, [at for _, at in sent])
         logger.info(
             "enqueued %d run(s): %s",
             len(sent),
-            ", ".join(str(run.id) for run in sent[:20]) + (" ..." if len(sent) > 20 else ""),
-            extra={"run_ids": [run.id for run in sent]},
+            ", ".join(str(i) for i in ids[:20]) + (" ..." if len(ids) > 20 else ""),
+            extra={"run_ids": ids},
         )
 
     def _failed(self, pending: PendingSend, reason: str) -> None:

@@ -459,10 +459,27 @@ def create_cron_runs(conn: Connection, fires: list[tuple[str, datetime]]) -> lis
     return [_run(row) for row in conn.execute(stmt)]
 
 
-def mark_enqueued_many(conn: Connection, run_ids: list[int]) -> int:
-    """pending -> enqueued for many runs the broker now has; returns how many moved."""
+MARK_ENQUEUED_AT = text(
+    """
+    UPDATE job_runs AS r
+       SET state = 'enqueued', enqueued_at = v.at, send_attempts = r.send_attempts + 1
+      FROM unnest(CAST(:ids AS bigint[]), CAST(:ats AS timestamptz[])) AS v(id, at)
+     WHERE r.id = v.id AND r.state = 'pending'
+    """
+)
+
+
+def mark_enqueued_many(
+    conn: Connection, run_ids: list[int], sent_at: list[datetime] | None = None
+) -> int:
+    """pending -> enqueued for many runs the broker now has; returns how many moved.
+
+    `sent_at` gives each run's own hand-over time (default: now), so that writing them in
+    one statement does not move `enqueued_at` later than the hand-over."""
     if not run_ids:
         return 0
+    if sent_at is not None:
+        return conn.execute(MARK_ENQUEUED_AT, {"ids": run_ids, "ats": sent_at}).rowcount
     result = conn.execute(
         update(job_runs)
         .where(job_runs.c.id.in_(run_ids), job_runs.c.state == "pending")

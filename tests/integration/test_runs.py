@@ -65,3 +65,14 @@ def test_finish_records_error(engine, state):
         done = runs.get_run(conn, run.id)
     assert done.state == state
     assert len(done.error) == runs.MAX_ERROR_LENGTH
+
+
+def test_batched_enqueue_keeps_each_hand_over_time(engine):
+    sent = [SLOT.replace(second=1), SLOT.replace(second=2)]
+    with engine.begin() as conn:
+        a = runs.create_cron_run(conn, "j", SLOT)
+        b = runs.create_cron_run(conn, "j", SLOT.replace(minute=1))
+        assert runs.mark_enqueued_many(conn, [a.id, b.id], sent) == 2
+        assert runs.mark_enqueued_many(conn, [a.id, b.id], sent) == 0
+        got = [runs.get_run(conn, r.id) for r in (a, b)]
+    assert [(r.state, r.enqueued_at) for r in got] == [("enqueued", t) for t in sent]

@@ -6,14 +6,19 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
+import pytest
 import redis
 
+from srjobs.dev import pg_binaries
 from tests.support.waiting import wait_for
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_BIN = pg_binaries() or Path("/usr/lib/postgresql/15/bin")
 
 
 def free_port() -> int:
@@ -79,6 +84,7 @@ class ThrowawayPostgres:
         self.data = base / "data"
         self.port = free_port()
         self.admin_url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/srjobs"
 
     def _as_postgres(self, *args: str, timeout: float = 60) -> None:
         subprocess.run(
@@ -126,3 +132,21 @@ class ThrowawayPostgres:
             self._as_postgres(
                 str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"
             )
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
+    """A started throwaway cluster in a temporary directory; stopped and removed at exit."""
+    if not postgres_available():
+        pytest.skip("no PostgreSQL server binaries (initdb) or runuser on this machine")
+    base = Path(tempfile.mkdtemp(prefix="srjobs-pg-"))
+    server = ThrowawayPostgres(base)
+    try:
+        server.init().start()
+        yield server
+    finally:
+        try:
+            server.stop()
+        except subprocess.SubprocessError:
+            pass
+        shutil.rmtree(base, ignore_errors=True)

@@ -4,9 +4,9 @@ from sqlalchemy import text
 
 from shared.dispatch import make_sender
 from tests.conftest import make_settings, service_env
-from tests.support.pgserver import throwaway_postgres
 from tests.support.procs import Services
 from tests.support.runs import send_run, wait_state
+from tests.support.throwaway import throwaway_postgres
 from tests.support.waiting import wait_for
 from worker.refresh import REFRESH_LOCK_CLASS, TRACE_SUMMARIES_VIEW
 

@@ -1,31 +1,20 @@
 """A Postgres restart under a running leader: it steps down, recovers and keeps firing."""
 
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine
 
 from shared.db import sqlalchemy_url
 from tests.support.schedulers import cron_slots, events, set_cron, start_scheduler
-from tests.support.throwaway import ThrowawayPostgres, postgres_available
+from tests.support.throwaway import throwaway_postgres
 from tests.support.waiting import wait_for
 
 
 @pytest.fixture
 def own_postgres():
-    if not postgres_available():
-        pytest.skip("no initdb/pg_ctl on this machine")
-    base = Path(tempfile.mkdtemp(prefix="srjobs-pg-"))
-    server = ThrowawayPostgres(base)
-    try:
-        server.init().start()
+    with throwaway_postgres() as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_the_leader_keeps_firing_across_a_postgres_restart(own_postgres, services):
