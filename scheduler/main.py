@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import sys
@@ -16,7 +17,12 @@ from shared.settings import Settings
 logger = logging.getLogger(__name__)
 
 
-def main(settings: Settings | None = None) -> int:
+def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
+    argparse.ArgumentParser(
+        prog="srjobs scheduler",
+        description="Run one scheduler instance: compete for leadership, fire schedules as leader."
+        " Configured by the environment (see the README).",
+    ).parse_args(argv)
     settings = settings or Settings.from_env()
     setup_logging(settings, "scheduler")
     engine = make_engine(settings, pool_size=1)

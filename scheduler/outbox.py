@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler import metrics
 from shared import runs, schedules
-from shared.dispatch import build_message, send_backoff_seconds
+from shared.dispatch import build_message, make_sender, send_backoff_seconds
 from shared.runs import PendingSend, Run
 from shared.settings import Settings
 
@@ -37,10 +37,7 @@ BROKER_ERRORS = (redis.RedisError, OSError)
 
 def make_broker(settings: Settings) -> RedisBroker:
     """A send-only broker whose Redis calls time out instead of hanging the outbox."""
-    client = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=5, socket_connect_timeout=2, retry_on_timeout=False
-    )
-    return RedisBroker(client=client, namespace=settings.redis_namespace, middleware=[])
+    return make_sender(settings, retry_on_timeout=False)
 
 
 def retry_delay(send_attempts: int) -> float | None:

@@ -36,7 +36,7 @@ def migrate(argv: list[str]) -> int:
 def scheduler(argv: list[str]) -> int:
     from scheduler.main import main as scheduler_main
 
-    return scheduler_main()
+    return scheduler_main(argv)
 
 
 def worker(argv: list[str]) -> int:
