@@ -39,6 +39,14 @@ def pytest_report_header(config) -> str:
 
 def pytest_sessionfinish(session, exitstatus) -> None:
     if _servers is not None:
+        # Workers may write a last heartbeat after a test's own cleanup: sweep the session's keys.
+        client = redis.Redis.from_url(_servers.redis_url)
+        try:
+            keys = list(client.scan_iter(f"srjobs-test-{SESSION_TAG}-*", count=1000))
+            for start in range(0, len(keys), 1000):
+                client.delete(*keys[start : start + 1000])
+        finally:
+            client.close()
         for container in _servers.containers:
             container.stop()
 
@@ -85,7 +93,7 @@ def make_settings(db_url: str, **overrides) -> Settings:
     values = dict(
         database_url=db_url,
         redis_url=servers().redis_url,
-        redis_namespace=f"srjobs-test-{uuid.uuid4().hex[:10]}",
+        redis_namespace=f"srjobs-test-{SESSION_TAG}-{uuid.uuid4().hex[:10]}",
         node_name=f"test-{uuid.uuid4().hex[:6]}",
     )
     values.update(overrides)
