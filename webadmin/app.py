@@ -56,8 +56,11 @@ ROUTES = [
 ]
 
 
-def create_app(settings: Settings) -> Starlette:
-    """Build the admin for `settings`; the engine, broker and Redis client live as long as it."""
+def create_app(settings: Settings, *, loopback_only: bool = True) -> Starlette:
+    """Build the admin for `settings`; the engine, broker and Redis client live as long as it.
+
+    `loopback_only`: the server listens on loopback, so without a password only requests
+    addressed to a loopback name are answered (no DNS rebinding)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict]:
@@ -82,7 +85,7 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers=HANDLERS,
         middleware=[
             Middleware(MetricsMiddleware, latency=latency),
-            Middleware(SecurityMiddleware, settings=settings),
+            Middleware(SecurityMiddleware, settings=settings, loopback_only=loopback_only),
         ],
     )
     app.state.templates = make_templates()

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
             args.host,
         )
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, loopback_only=args.host in LOOPBACK),
         host=args.host,
         port=args.port,
         log_config=None,

@@ -56,9 +56,12 @@ def check_basic(header: str | None, user: str, password: str) -> str | None:
 class SecurityMiddleware:
     """Adds the security headers to every response; requires Basic auth when configured."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, loopback_only: bool = True) -> None:
         self.app = app
         self.settings = settings
+        # Only while bound to loopback: an operator who binds another address without a
+        # password chose to expose the admin (the log and the banner say so).
+        self.loopback_only = loopback_only
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,7 +74,7 @@ class SecurityMiddleware:
             await send(message)
 
         password = self.settings.admin_password
-        if password is None and scope["path"] not in ANY_HOST_PATHS:
+        if password is None and self.loopback_only and scope["path"] not in ANY_HOST_PATHS:
             if not loopback_host(Headers(scope=scope).get("host", "")):
                 await _plain(send_with_headers, 403, MISDIRECTED)
                 return

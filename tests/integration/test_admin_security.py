@@ -62,6 +62,13 @@ def test_without_a_password_only_loopback_names_reach_the_admin(client, settings
         assert answer.status_code == 200
 
 
+def test_bound_beyond_loopback_without_a_password_answers_any_name(settings):
+    # `--host 0.0.0.0` without ADMIN_PASSWORD: the operator exposed it on purpose.
+    with admin_client(settings, loopback_only=False) as exposed:
+        page = exposed.get("/jobs", headers={"host": "srjobs.internal:8000"})
+        assert page.status_code == 200 and "ADMIN_PASSWORD" in page.text  # the banner
+
+
 def test_security_headers_and_banner(client):
     page = client.get("/jobs")
     csp = page.headers["content-security-policy"]
