@@ -22,8 +22,8 @@ import uuid
 
 import httpx
 import psycopg2
-from psycopg2 import sql
 
+from bench.support import drop_database
 from shared.migrate import migrate
 from shared.schedules import ScheduleSeed
 from shared.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, Settings
@@ -61,10 +61,6 @@ PLANS = {
         " (SELECT id FROM job_runs WHERE job_name = j.name ORDER BY id DESC LIMIT 1) AS r"
     ),
 }
-
-
-def _admin_url(database_url: str) -> str:
-    return database_url.rsplit("/", 1)[0] + "/postgres"
 
 
 def _free_port() -> int:
@@ -206,7 +202,7 @@ def run(quick: bool) -> list[dict]:
         if proc is not None:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(15)
-        _drop(base_url, name)
+        drop_database(database_url)
     out = []
     notes = {
         "history API (state=failed)": f"plan: {used['history, one state']}",
@@ -228,18 +224,6 @@ def run(quick: bool) -> list[dict]:
             }
         )
     return out
-
-
-def _drop(base_url: str, name: str) -> None:
-    conn = psycopg2.connect(_admin_url(base_url))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-    finally:
-        conn.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,11 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import psycopg2
-import redis
-from psycopg2 import sql
 from sqlalchemy import Engine, text
 
+from bench.support import drop_database, flush_namespace
 from shared.db import make_engine
 from shared.migrate import migrate
 from shared.schedules import ScheduleSeed
@@ -114,7 +112,6 @@ class Lab:
     def __enter__(self) -> Lab:
         base = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
         self.db_name = f"srjobs_bench_{self.tag}"
-        self.admin_url = base.rsplit("/", 1)[0] + "/postgres"
         self.settings = Settings(
             database_url=base.rsplit("/", 1)[0] + f"/{self.db_name}",
             redis_url=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
@@ -130,24 +127,8 @@ class Lab:
             proc.stop()
         shutil.rmtree(self.logdir, ignore_errors=True)
         self.engine.dispose()
-        conn = psycopg2.connect(self.admin_url)
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                cur.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                        sql.Identifier(self.db_name)
-                    )
-                )
-        finally:
-            conn.close()
-        client = redis.Redis.from_url(self.settings.redis_url)
-        try:
-            keys = list(client.scan_iter(f"{self.settings.redis_namespace}*", count=1000))
-            for start in range(0, len(keys), 500):
-                client.delete(*keys[start : start + 500])
-        finally:
-            client.close()
+        drop_database(self.settings.database_url)
+        flush_namespace(self.settings.redis_url, self.settings.redis_namespace)
 
     def env(self, **extra: str) -> dict[str, str]:
         return {

@@ -16,10 +16,29 @@ from shared.migrate import migrate
 from shared.settings import Settings
 
 
-def _admin(database_url: str):
-    conn = psycopg2.connect(dsn(database_url).rsplit("/", 1)[0] + "/postgres")
+def drop_database(database_url: str) -> None:
+    """Drop the URL's database, connections and all."""
+    base, _, name = dsn(database_url).rpartition("/")
+    conn = psycopg2.connect(base + "/postgres")
     conn.autocommit = True
-    return conn
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+    finally:
+        conn.close()
+
+
+def flush_namespace(redis_url: str, namespace: str) -> None:
+    """Delete every Redis key of a benchmark's namespace."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(f"{namespace}*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start : start + 500])
+    finally:
+        client.close()
 
 
 @contextmanager
@@ -41,18 +60,5 @@ def bench_settings(prefix: str, **overrides) -> Iterator[Settings]:
         migrate(settings, [])
         yield settings
     finally:
-        conn = _admin(url)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-                )
-        finally:
-            conn.close()
-        client = redis.Redis.from_url(settings.redis_url)
-        try:
-            keys = list(client.scan_iter(f"{settings.redis_namespace}*", count=1000))
-            if keys:
-                client.delete(*keys)
-        finally:
-            client.close()
+        drop_database(url)
+        flush_namespace(settings.redis_url, settings.redis_namespace)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-import psycopg2
+from srjobs.dev import postgres_answers, redis_answers
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
@@ -19,24 +17,6 @@ class Servers:
     redis_url: str
     source: str  # what was used, for the pytest header
     containers: list
-
-
-def _pg_ok(url: str) -> bool:
-    try:
-        psycopg2.connect(url, connect_timeout=3).close()
-        return True
-    except psycopg2.Error:
-        return False
-
-
-def _redis_ok(url: str) -> bool:
-    parts = urlsplit(url)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), 3) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 def admin_url(database_url: str) -> str:
@@ -63,13 +43,13 @@ def pick_servers() -> Servers:
     env_redis = os.environ.get("TEST_REDIS_URL") or os.environ.get("REDIS_URL")
     sources, containers = [], []
     pg = redis_url = None
-    if env_pg and _pg_ok(admin_url(env_pg)):
+    if env_pg and postgres_answers(admin_url(env_pg)):
         pg, _ = admin_url(env_pg), sources.append("Postgres from the environment")
-    elif _pg_ok(LOCAL_PG):
+    elif postgres_answers(LOCAL_PG):
         pg, _ = LOCAL_PG, sources.append("local Postgres on 127.0.0.1:5432")
-    if env_redis and _redis_ok(env_redis):
+    if env_redis and redis_answers(env_redis):
         redis_url, _ = env_redis, sources.append("Redis from the environment")
-    elif _redis_ok(LOCAL_REDIS):
+    elif redis_answers(LOCAL_REDIS):
         redis_url, _ = LOCAL_REDIS, sources.append("local Redis on 127.0.0.1:6379")
     if (pg is None or redis_url is None) and _docker_available():
         if pg is None:
