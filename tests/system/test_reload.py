@@ -60,7 +60,12 @@ def test_changes_by_sql_and_by_the_api_path_are_in_force_within_a_second(service
     run_sql(engine, "DELETE FROM job_schedules WHERE name = 'nightly'")
     wait_for(lambda: "nightly" not in stored_jobs(engine), IN_FORCE, "the deleted row")
 
-    applied = events(leader, "applied schedule changes")
+    # The store shows a change a moment before the leader's log line about it is written.
+    applied = wait_for(
+        lambda: (found := events(leader, "applied schedule changes")) and len(found) >= 6 and found,
+        5,
+        "a log line for each of the six changes",
+    )
     assert len(applied) >= 6
     assert all(0 <= e["reload_ms"] < IN_FORCE * 1000 for e in applied)
 
