@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from apscheduler.executors.base import BaseExecutor
+from apscheduler.job import Job
 
 from scheduler import metrics
 from scheduler.leadership import LockSession
@@ -50,7 +51,7 @@ class FireExecutor(BaseExecutor):
         self._min_grace = min_grace_seconds
         self._due: list[Due] = []
 
-    def submit_job(self, job, run_times: list[datetime]) -> None:
+    def submit_job(self, job: Job, run_times: list[datetime]) -> None:
         # Called by APScheduler's loop for each due job; the fire is recorded at flush().
         slot = run_times[-1]
         first = job.next_run_time
@@ -115,5 +116,5 @@ class FireExecutor(BaseExecutor):
         """Forget buffered fires of a failed pass; their slots stay due in the store."""
         self._due = []
 
-    def _do_submit_job(self, job, run_times) -> None:
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         raise NotImplementedError("submit_job does the work")

@@ -11,10 +11,12 @@ import pickle
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 from apscheduler.job import Job
 from apscheduler.jobstores.base import BaseJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.util import datetime_to_utc_timestamp
 from sqlalchemy import Connection, func, select, text
 
@@ -74,7 +76,7 @@ class FencedJobStore(SQLAlchemyJobStore):
         else:
             super().update_job(job)
 
-    def get_next_run_time(self):
+    def get_next_run_time(self) -> datetime | None:
         self.flush()
         return super().get_next_run_time()
 
@@ -90,7 +92,7 @@ class FencedJobStore(SQLAlchemyJobStore):
         """Forget a failed pass's buffered updates: its slots stay due."""
         self._updates = {}
 
-    def start(self, scheduler, alias) -> None:
+    def start(self, scheduler: BaseScheduler, alias: str) -> None:
         # The migrations own the table: skip the base class's CREATE TABLE.
         BaseJobStore.start(self, scheduler, alias)
 

@@ -43,7 +43,7 @@ class LeaderScheduler(BackgroundScheduler):
         self._executor = executor
         store.before_flush = executor.flush
 
-    def _process_jobs(self):
+    def _process_jobs(self) -> float | None:
         try:
             return super()._process_jobs()
         except LeadershipLost as exc:

@@ -95,9 +95,12 @@ class LockSession:
 
     def interrupt(self) -> None:
         """Cancel a blocked acquire (shutdown)."""
-        if self._conn is not None and not self.held:
+        conn = self._conn
+        if conn is not None and not self.held:
             try:
-                self._conn.connection.dbapi_connection.cancel()
+                raw = conn.connection.dbapi_connection
+                if raw is not None:
+                    raw.cancel()
             except Exception:  # the connection may be gone already; nothing to cancel
                 logger.debug("cancel of the lock wait failed", exc_info=True)
 

@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import sys
+from types import FrameType
 
 from scheduler.service import SchedulerService
 from shared.db import check_migrated, make_engine
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
         health = HealthServer(settings.health_host, settings.health_port, service.readiness)
         health.start()
 
-    def on_signal(signum, frame) -> None:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         logger.info("received %s: stopping", signal.Signals(signum).name)
         service.request_stop()
 

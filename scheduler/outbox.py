@@ -7,10 +7,12 @@ times) once the broker answers again, and adopts runs whose sender died before s
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -93,7 +95,7 @@ class Outbox(threading.Thread):
                 return
             if batch:
                 fresh = [(PendingSend(o.run, 0), o.actor, o.queue) for o in batch]
-                self._safely(lambda fresh=fresh: self._send_all(fresh, fresh=True))
+                self._safely(functools.partial(self._send_all, fresh, fresh=True))
             if last:
                 return  # the stop marker comes after every run fired before the stop
 
@@ -108,7 +110,7 @@ class Outbox(threading.Thread):
                 return batch, False
         return batch, True
 
-    def _safely(self, work) -> None:
+    def _safely(self, work: Callable[[], object]) -> None:
         try:
             work()
         except SQLAlchemyError as exc:

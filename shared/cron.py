@@ -203,7 +203,9 @@ class ScheduleTrigger(BaseTrigger):
     def __init__(self, schedule: Schedule) -> None:
         self.schedule = schedule
 
-    def get_next_fire_time(self, previous_fire_time, now):
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
         # As APScheduler's own triggers: from just after the previous fire when it is older
         # than now, so that the scheduler can see (and coalesce or skip) missed slots.
         start = now

@@ -61,7 +61,9 @@ def make_engine(
     )
 
 
-def connect_raw(database_url: str, *, application_name: str = "srjobs", **options: object):
+def connect_raw(
+    database_url: str, *, application_name: str = "srjobs", **options: object
+) -> psycopg2.extensions.connection:
     """A dedicated psycopg2 connection in autocommit mode (leader lock, LISTEN)."""
     conn = psycopg2.connect(
         dsn(database_url), application_name=application_name, **KEEPALIVES, **options

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Row, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from shared.cron import parse_schedule
@@ -41,7 +42,7 @@ class ScheduleRow:
     updated_at: datetime
 
 
-def _row(row) -> ScheduleRow:
+def _row(row: Row[Any]) -> ScheduleRow:
     return ScheduleRow(**row._mapping)
 
 
@@ -107,7 +108,7 @@ def update_schedule(
     new_cron = before.cron if cron is None else cron.strip()
     new_tz = before.timezone if timezone is None else timezone
     parse_schedule(new_cron, new_tz)
-    values = {"cron": new_cron, "timezone": new_tz}
+    values: dict[str, object] = {"cron": new_cron, "timezone": new_tz}
     if enabled is not None:
         values["enabled"] = enabled
     row = conn.execute(

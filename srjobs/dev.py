@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -57,7 +58,7 @@ def redis_answers(url: str) -> bool:
         return False
 
 
-def wait_until(check, seconds: float, what: str) -> None:
+def wait_until(check: Callable[[], bool], seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while not check():
         if time.monotonic() > deadline:

@@ -7,11 +7,15 @@ worker threads live as long as the process, so each keeps its own connection.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 import psycopg2
 
 from shared.db import connect_raw
 from shared.settings import Settings
+
+T = TypeVar("T")
 
 
 class ThreadConnections:
@@ -21,9 +25,9 @@ class ThreadConnections:
         self._settings = settings
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._all: list = []
+        self._all: list[psycopg2.extensions.connection] = []
 
-    def _connection(self):
+    def _connection(self) -> psycopg2.extensions.connection:
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
             conn = connect_raw(
@@ -35,7 +39,7 @@ class ThreadConnections:
                 self._all.append(conn)
         return conn
 
-    def run(self, fn):
+    def run(self, fn: Callable[[psycopg2.extensions.cursor], T]) -> T:
         """`fn(cursor)` on this thread's connection; a connection the server dropped is
         replaced and the call retried once."""
         for retry in (False, True):

@@ -77,7 +77,6 @@ def job(
     def decorate(fn: Callable[..., object]) -> dramatiq.Actor:
         job_name = name or fn.__name__
         actor = dramatiq.actor(
-            fn,
             actor_name=job_name,
             queue_name=queue,
             max_retries=max_retries,
@@ -85,7 +84,7 @@ def job(
             max_backoff=max_backoff,
             time_limit=time_limit,
             throws=(PermanentJobError, *permanent),
-        )
+        )(fn)
         REGISTRY[job_name] = JobSpec(
             name=job_name,
             actor_name=actor.actor_name,

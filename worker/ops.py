@@ -9,12 +9,16 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from typing import TYPE_CHECKING
 
 import psycopg2
 import redis
 
 from shared.db import dsn
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.health import HealthServer
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -58,7 +62,7 @@ def readiness(settings: Settings) -> tuple[bool, dict]:
     return all(v == "ok" for v in details.values()), details
 
 
-def start_health(settings: Settings):
+def start_health(settings: Settings) -> HealthServer:
     """Serve /healthz, /readyz and /metrics (all worker processes) on SRJOBS_HEALTH_PORT."""
     from prometheus_client import CollectorRegistry
     from prometheus_client.multiprocess import MultiProcessCollector

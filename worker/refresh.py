@@ -33,7 +33,7 @@ class RefreshTimeout(PermanentJobError):
 
 
 def refresh_view(
-    dbapi_conn,
+    dbapi_conn: psycopg2.extensions.connection,
     view: str,
     *,
     statement_timeout_s: float,

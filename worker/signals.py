@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from types import FrameType
 
 ECHO_SECONDS = 2.0
 
@@ -21,7 +22,7 @@ def debounce_sigterm(window: float = ECHO_SECONDS) -> None:
         return
     first: float | None = None
 
-    def handler(signum, frame) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
         nonlocal first
         now = time.monotonic()
         if first is not None and now - first < window:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import redis
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 
-def _ping(engine) -> None:
+def _ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
 
@@ -25,8 +25,8 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def _checks(engine, client: redis.Redis) -> dict[str, str]:
-    found = {}
+def _checks(engine: Engine, client: redis.Redis) -> dict[str, str]:
+    found: dict[str, str] = {}
     try:
         _ping(engine)
         found["database"] = "ok"
