@@ -176,7 +176,7 @@ def test_run_now_then_conflict(client, engine):
     assert [(e.action, e.new_values) for e in entries] == [("run.manual", {"run_id": run["id"]})]
     # Once it finished, a new one may start.
     with engine.begin() as conn:
-        runs.mark_running(conn, run["id"], 1, "w1")
+        runs.start_run(conn, run["id"], 1, "w1")
         runs.mark_finished(conn, run["id"], "succeeded")
     assert client.post(f"/api/jobs/{JOB}/runs", json={}).status_code == 202
     assert client.get(f"/api/runs/{run['id']}").json()["state"] == "succeeded"

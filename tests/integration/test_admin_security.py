@@ -86,7 +86,7 @@ def test_security_headers_and_banner(client):
 def test_every_page_renders(client, engine):
     with engine.begin() as conn:
         run = runs.create_manual_run(conn, JOB)
-        runs.mark_running(conn, run.id, 1, "w1")
+        runs.start_run(conn, run.id, 1, "w1")
         runs.mark_finished(
             conn, run.id, "discarded", error="ValueError: <boom>", traceback="Traceback...\nline 7"
         )

@@ -21,7 +21,7 @@ def test_prune_deletes_only_old_finished_runs_in_batches(engine):
             {"old": old},
         )
         recent = runs.create_manual_run(conn, "k")
-        runs.mark_running(conn, recent.id, 1, "n")
+        runs.start_run(conn, recent.id, 1, "n")
         runs.mark_finished(conn, recent.id, "succeeded")
     assert prune_runs(engine, 14, batch=3) == 10
     with engine.connect() as conn:

@@ -24,9 +24,9 @@ def test_transitions_are_guarded(engine):
         run = runs.create_cron_run(conn, "refresh_trace_summaries", SLOT)
         assert runs.mark_enqueued(conn, run.id)
         assert not runs.mark_enqueued(conn, run.id)
-        assert runs.mark_running(conn, run.id, 1, "node-a")
+        assert runs.start_run(conn, run.id, 1, "node-a")
         assert runs.mark_finished(conn, run.id, "succeeded")
-        assert not runs.mark_running(conn, run.id, 2, "node-b")  # finished: redelivery skips
+        assert not runs.start_run(conn, run.id, 2, "node-b")  # finished: redelivery skips
         done = runs.get_run(conn, run.id)
     assert (done.state, done.attempt, done.node) == ("succeeded", 1, "node-a")
     assert done.enqueued_at <= done.started_at <= done.finished_at
@@ -60,7 +60,7 @@ def test_list_runs_newest_first_with_keyset(engine):
 def test_finish_records_error(engine, state):
     with engine.begin() as conn:
         run = runs.create_manual_run(conn, "j")
-        runs.mark_running(conn, run.id, 1, "n")
+        runs.start_run(conn, run.id, 1, "n")
         runs.mark_finished(conn, run.id, state, error="E: x" * 1000, traceback="tb")
         done = runs.get_run(conn, run.id)
     assert done.state == state
@@ -76,3 +76,32 @@ def test_batched_enqueue_keeps_each_hand_over_time(engine):
         assert runs.mark_enqueued_many(conn, [a.id, b.id], sent) == 0
         got = [runs.get_run(conn, r.id) for r in (a, b)]
     assert [(r.state, r.enqueued_at) for r in got] == [("enqueued", t) for t in sent]
+
+
+def test_finish_refuses_a_state_that_is_not_an_outcome(engine):
+    with engine.begin() as conn:
+        run = runs.create_manual_run(conn, "j")
+        with pytest.raises(ValueError, match="running"):
+            runs.mark_finished(conn, run.id, "running")
+        assert runs.get_run(conn, run.id).state == "pending"
+
+
+def test_one_statement_finishes_runs_with_different_outcomes(engine):
+    with engine.begin() as conn:
+        ok, bad, moved_on = (runs.create_manual_run(conn, n) for n in ("ok", "bad", "moved"))
+        for run in (ok, bad, moved_on):
+            assert runs.start_run(conn, run.id, 1, "n")
+        changed = runs.finish_many(
+            conn,
+            [
+                runs.Finish(ok.id, "succeeded", attempt=1, seconds=2.5),
+                runs.Finish(bad.id, "failed", attempt=1, error="E: x", traceback="tb"),
+                runs.Finish(moved_on.id, "discarded", attempt=2),  # not at that attempt
+            ],
+        )
+        got = {r.id: r for r in (runs.get_run(conn, x.id) for x in (ok, bad, moved_on))}
+        trace = runs.get_traceback(conn, bad.id)
+    assert changed == 2
+    assert (got[ok.id].finished_at - got[ok.id].started_at).total_seconds() == 2.5
+    assert (got[bad.id].state, got[bad.id].error, trace) == ("failed", "E: x", "tb")
+    assert got[moved_on.id].state == "running"

@@ -123,10 +123,10 @@ def test_retries_permanent_errors_direct_sends_and_skips(services, settings, eng
         # Messages that must not run: a finished run, an unknown run, a stale attempt.
         with engine.begin() as conn:
             finished = runs.create_manual_run(conn, "example_count_traces")
-            runs.mark_running(conn, finished.id, 1, "elsewhere")
+            runs.start_run(conn, finished.id, 1, "elsewhere")
             runs.mark_finished(conn, finished.id, "succeeded")
             stale = runs.create_manual_run(conn, "example_slow")
-            runs.mark_running(conn, stale.id, 2, "elsewhere")
+            runs.start_run(conn, stale.id, 2, "elsewhere")
             runs.mark_finished(conn, stale.id, "failed", error="E: x")
         for run_id, actor, retries in (
             (finished.id, "example_count_traces", 0),

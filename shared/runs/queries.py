@@ -1,0 +1,155 @@
+"""Reading runs (SQLAlchemy Core): one run, history pages, the outbox's due runs, orphans."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ARRAY, Connection, Text, bindparam, func, or_, select, true
+
+from shared.errors import UnknownRun
+from shared.runs.model import FAILED, PENDING, RUN_COLUMNS, RUNNING, Run, to_run
+from shared.tables import job_runs, worker_nodes
+
+runs_c = job_runs.c
+
+
+def get_run(conn: Connection, run_id: int) -> Run:
+    """One run; raises UnknownRun."""
+    row = conn.execute(select(*RUN_COLUMNS).where(runs_c.id == run_id)).first()
+    if row is None:
+        raise UnknownRun(f"unknown run {run_id}")
+    return to_run(row)
+
+
+def get_traceback(conn: Connection, run_id: int) -> str | None:
+    """The stored traceback of a failed run."""
+    return conn.execute(select(runs_c.traceback).where(runs_c.id == run_id)).scalar()
+
+
+def list_runs(
+    conn: Connection,
+    job_name: str | None = None,
+    *,
+    limit: int = 50,
+    state: str | None = None,
+    before: int | None = None,
+) -> list[Run]:
+    """Runs newest first, optionally of one job, in one state, with ids below `before`."""
+    stmt = select(*RUN_COLUMNS).order_by(runs_c.id.desc()).limit(limit)
+    if job_name is not None:
+        stmt = stmt.where(runs_c.job_name == job_name)
+    if state is not None:
+        stmt = stmt.where(runs_c.state == state)
+    if before is not None:
+        stmt = stmt.where(runs_c.id < before)
+    return [to_run(r) for r in conn.execute(stmt)]
+
+
+def last_runs(conn: Connection, job_names: list[str]) -> dict[str, Run]:
+    """The newest run of each named job (one index probe per job)."""
+    if not job_names:
+        return {}
+    names = (
+        func.unnest(bindparam("names", job_names, type_=ARRAY(Text)))
+        .table_valued("name")
+        .render_derived("j")
+    )
+    newest = (
+        select(*RUN_COLUMNS)
+        .where(runs_c.job_name == names.c.name)
+        .order_by(runs_c.id.desc())
+        .limit(1)
+        .lateral("r")
+    )
+    rows = conn.execute(select(newest).select_from(names).join(newest, true()))
+    return {row.job_name: to_run(row) for row in rows}
+
+
+@dataclass(frozen=True)
+class PendingSend:
+    """A pending run the outbox may (re-)send, with its failed hand-overs so far."""
+
+    run: Run
+    send_attempts: int
+
+
+def pending_to_send(
+    conn: Connection, *, limit: int, orphan_after_seconds: float, eager: bool = False
+) -> list[PendingSend]:
+    """Pending runs due for a (re-)send, oldest first.
+
+    Due: a failed send whose backoff has passed (any failed one when `eager`: the broker
+    answers again), or a run never sent for `orphan_after_seconds` (its sender died).
+    """
+    never_sent_due = runs_c.created_at + timedelta(seconds=orphan_after_seconds)
+    due = func.coalesce(runs_c.next_send_at, never_sent_due) <= func.now()
+    if eager:
+        due = or_(due, runs_c.next_send_at.is_not(None))
+    rows = conn.execute(
+        select(*RUN_COLUMNS, runs_c.send_attempts)
+        .where(runs_c.state == PENDING, due)
+        .order_by(runs_c.id)
+        .limit(limit)
+    )
+    return [PendingSend(to_run(row), row.send_attempts) for row in rows]
+
+
+def count_pending(conn: Connection) -> int:
+    """How many runs wait to be handed to the broker."""
+    return conn.execute(
+        select(func.count()).select_from(job_runs).where(runs_c.state == PENDING)
+    ).scalar_one()
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A run left `running` by a worker process that stopped heart-beating."""
+
+    id: int
+    job_name: str
+    attempt: int
+    node: str | None
+    worker: str | None
+    last_seen_at: datetime | None
+
+
+def find_orphans(conn: Connection, dead_after_seconds: float, limit: int = 500) -> list[Orphan]:
+    """Running runs whose worker has not been seen for `dead_after_seconds` (or never)."""
+    dead = func.now() - timedelta(seconds=dead_after_seconds)
+    workers = worker_nodes.c
+    rows = conn.execute(
+        select(
+            runs_c.id,
+            runs_c.job_name,
+            runs_c.attempt,
+            runs_c.node,
+            runs_c.worker,
+            workers.last_seen_at,
+        )
+        .select_from(job_runs.outerjoin(worker_nodes, workers.worker == runs_c.worker))
+        .where(
+            runs_c.state == RUNNING,
+            runs_c.started_at < dead,
+            or_(workers.worker.is_(None), workers.last_seen_at < dead),
+        )
+        .order_by(runs_c.id)
+        .limit(limit)
+    )
+    return [Orphan(**r._mapping) for r in rows]
+
+
+def find_stalled_retries(
+    conn: Connection, after_seconds: float, limit: int = 500
+) -> list[tuple[int, str, int]]:
+    """`failed` runs whose retry has not started for `after_seconds`: (id, job, attempt)."""
+    rows = conn.execute(
+        select(runs_c.id, runs_c.job_name, runs_c.attempt)
+        .where(
+            runs_c.state == FAILED,
+            runs_c.finished_at < func.now() - timedelta(seconds=after_seconds),
+        )
+        .order_by(runs_c.id)
+        .limit(limit)
+    )
+    return [(r.id, r.job_name, r.attempt) for r in rows]

@@ -1,0 +1,221 @@
+"""State changes of runs, as named SQL literals in the driver's `%(name)s` style.
+
+Each transition is one short statement guarded by the states it may leave, so no row lock is
+held while a job runs and a late or repeated transition changes nothing. A single change is a
+batch of one. Statements run on a SQLAlchemy connection (inside the caller's transaction) or,
+on the worker's hot path, on a raw DB-API cursor: one round trip, no statement building.
+State names are bound from `shared.runs.model`, never written into the SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeAlias
+
+import psycopg2.extensions
+from sqlalchemy import Connection
+
+from shared.runs.model import (
+    ACTIVE_STATES,
+    DISCARDED,
+    ENQUEUED,
+    FAILED,
+    FINISHED_STATES,
+    OUTCOMES,
+    PENDING,
+    RUNNING,
+    SUCCEEDED,
+    UNIQUE_LOCK_CLASS,
+    clip_error,
+    clip_traceback,
+)
+
+# A SQLAlchemy connection, or a psycopg2 cursor (the worker's per-thread connections).
+Db: TypeAlias = Connection | psycopg2.extensions.cursor
+
+MARK_ENQUEUED = """
+UPDATE job_runs AS r
+   SET state = %(enqueued)s, enqueued_at = COALESCE(v.at, now()),
+       send_attempts = r.send_attempts + 1
+  FROM unnest(CAST(%(ids)s AS bigint[]), CAST(%(ats)s AS timestamptz[])) AS v(id, at)
+ WHERE r.id = v.id AND r.state = %(pending)s
+"""
+
+MARK_SEND_FAILED = """
+UPDATE job_runs
+   SET send_attempts = send_attempts + 1, next_send_at = now() + make_interval(secs => %(delay)s)
+ WHERE id = %(id)s AND state = %(pending)s
+"""
+
+# A message is stale when it carries an attempt older than the run's: a `failed` attempt is
+# only ever followed by the next one, and a `running` one only by itself (a redelivery).
+START_RUN = """
+UPDATE job_runs
+   SET state = %(running)s, started_at = now(), finished_at = NULL, error = NULL,
+       attempt = %(attempt)s, node = %(node)s, worker = %(worker)s,
+       enqueued_at = COALESCE(enqueued_at, now())
+ WHERE id = %(id)s
+   AND (state IN %(waiting)s
+        OR (state = %(running)s AND attempt <= %(attempt)s)
+        OR (state = %(failed)s AND attempt < %(attempt)s))
+"""
+START_STATES = {"running": RUNNING, "failed": FAILED, "waiting": (PENDING, ENQUEUED)}
+
+# Without an attempt, any attempt's run; with a measured duration, only a started run, and
+# `finished_at` is `started_at` plus that duration (a batched write keeps each run's times).
+FINISH = """
+UPDATE job_runs AS r
+   SET state = v.state, error = v.error, traceback = v.traceback,
+       finished_at = COALESCE(r.started_at + make_interval(secs => v.seconds), now())
+  FROM unnest(CAST(%(ids)s AS bigint[]), CAST(%(states)s AS text[]),
+              CAST(%(attempts)s AS integer[]), CAST(%(seconds)s AS float8[]),
+              CAST(%(errors)s AS text[]), CAST(%(tracebacks)s AS text[]))
+       AS v(id, state, attempt, seconds, error, traceback)
+ WHERE r.id = v.id AND r.state IN %(active)s
+   AND (v.attempt IS NULL OR r.attempt = v.attempt)
+   AND (v.seconds IS NULL OR r.state = %(running)s)
+"""
+
+MARK_LOST = """
+UPDATE job_runs SET state = %(state)s, finished_at = now(), error = %(error)s
+ WHERE id = %(id)s AND attempt = %(attempt)s AND state IN %(lost)s
+"""
+
+PRUNE = """
+DELETE FROM job_runs WHERE id IN (
+    SELECT id FROM job_runs
+     WHERE finished_at < now() - make_interval(days => %(days)s) AND state IN %(finished)s
+     ORDER BY finished_at
+     LIMIT %(batch)s
+       FOR UPDATE SKIP LOCKED)
+"""
+
+TRY_LOCK = "SELECT pg_try_advisory_lock(%(cls)s, hashtext(%(name)s))"
+UNLOCK = "SELECT pg_advisory_unlock(%(cls)s, hashtext(%(name)s))"
+
+
+def _execute(db: Db, sql: str, params: Mapping[str, Any]) -> int:
+    """Run one statement on a SQLAlchemy connection or a DB-API cursor; rows it changed."""
+    if isinstance(db, Connection):
+        return int(db.exec_driver_sql(sql, dict(params)).rowcount)
+    db.execute(sql, params)
+    return int(db.rowcount)
+
+
+def mark_enqueued_many(
+    conn: Db, run_ids: Sequence[int], sent_at: Sequence[datetime] | None = None
+) -> int:
+    """pending -> enqueued for many runs the broker now has; returns how many moved.
+
+    `sent_at` gives each run's own hand-over time (default: now), so that writing them in
+    one statement does not move `enqueued_at` later than the hand-over."""
+    if not run_ids:
+        return 0
+    ats = list(sent_at) if sent_at is not None else [None] * len(run_ids)
+    params = {"ids": list(run_ids), "ats": ats, "enqueued": ENQUEUED, "pending": PENDING}
+    return _execute(conn, MARK_ENQUEUED, params)
+
+
+def mark_enqueued(conn: Db, run_id: int) -> bool:
+    """pending -> enqueued, once the broker has the message."""
+    return mark_enqueued_many(conn, [run_id]) == 1
+
+
+def mark_send_failed(conn: Db, run_id: int, retry_in_seconds: float) -> None:
+    """Count a failed hand-over to the broker; the run stays pending for the outbox."""
+    params = {"id": run_id, "delay": retry_in_seconds, "pending": PENDING}
+    _execute(conn, MARK_SEND_FAILED, params)
+
+
+def start_run(db: Db, run_id: int, attempt: int, node: str, worker: str | None = None) -> bool:
+    """-> running; False when the run is finished or the message is a stale copy.
+
+    The worker calls this once per message, on its thread's raw autocommit connection.
+    """
+    params = {"id": run_id, "attempt": attempt, "node": node, "worker": worker, **START_STATES}
+    return _execute(db, START_RUN, params) == 1
+
+
+@dataclass(frozen=True)
+class Finish:
+    """One finished attempt: the run's outcome, and the attempt it must still be at."""
+
+    run_id: int
+    state: str
+    attempt: int | None = None
+    seconds: float | None = None  # how long it ran, as the worker measured it
+    error: str | None = None
+    traceback: str | None = None
+
+
+def finish_many(conn: Db, finished: Sequence[Finish]) -> int:
+    """active -> succeeded | failed | discarded for many runs in one statement; how many moved.
+
+    An item with an `attempt` changes the run only while it is at that attempt."""
+    if not finished:
+        return 0
+    bad = {f.state for f in finished} - set(OUTCOMES)
+    if bad:
+        raise ValueError(f"not a finished state: {', '.join(sorted(bad))}")
+    params = {
+        "ids": [f.run_id for f in finished],
+        "states": [f.state for f in finished],
+        "attempts": [f.attempt for f in finished],
+        "seconds": [f.seconds for f in finished],
+        "errors": [clip_error(f.error) for f in finished],
+        "tracebacks": [clip_traceback(f.traceback) for f in finished],
+        "active": ACTIVE_STATES,
+        "running": RUNNING,
+    }
+    return _execute(conn, FINISH, params)
+
+
+def mark_finished(
+    conn: Db,
+    run_id: int,
+    state: str,
+    *,
+    error: str | None = None,
+    traceback: str | None = None,
+    attempt: int | None = None,
+) -> bool:
+    """-> succeeded | failed | discarded; only that attempt's when `attempt` is given."""
+    return finish_many(conn, [Finish(run_id, state, attempt, None, error, traceback)]) == 1
+
+
+def mark_succeeded_many(conn: Db, done: Sequence[tuple[int, int, float]]) -> int:
+    """running -> succeeded for many `(run_id, attempt, seconds it ran)`; how many changed."""
+    return finish_many(conn, [Finish(i, SUCCEEDED, a, s) for i, a, s in done])
+
+
+def mark_lost(conn: Db, run_id: int, attempt: int, state: str, error: str) -> bool:
+    """A run whose worker died (`running`) or whose retry never came (`failed`) -> `state`."""
+    if state not in (FAILED, DISCARDED):
+        raise ValueError(f"a lost run is failed or discarded, not {state}")
+    params = {
+        "id": run_id,
+        "attempt": attempt,
+        "state": state,
+        "error": clip_error(error),
+        "lost": (RUNNING, FAILED),
+    }
+    return _execute(conn, MARK_LOST, params) == 1
+
+
+def prune_finished(conn: Db, older_than_days: int, batch: int) -> int:
+    """Delete up to `batch` finished runs older than the retention; return how many."""
+    params = {"days": older_than_days, "batch": batch, "finished": FINISHED_STATES}
+    return _execute(conn, PRUNE, params)
+
+
+def try_lock_job(cursor: psycopg2.extensions.cursor, job_name: str) -> bool:
+    """Take the session lock that keeps a `unique` job to one running run; False if held."""
+    cursor.execute(TRY_LOCK, {"cls": UNIQUE_LOCK_CLASS, "name": job_name})
+    return bool(cursor.fetchone()[0])
+
+
+def unlock_job(cursor: psycopg2.extensions.cursor, job_name: str) -> None:
+    """Release the lock taken by `try_lock_job` on the same connection."""
+    cursor.execute(UNLOCK, {"cls": UNIQUE_LOCK_CLASS, "name": job_name})
