@@ -115,7 +115,8 @@ async def send_json(
 
 
 def who(request: Request) -> str:
-    """The audit log's actor: the Basic user, else the client's address."""
+    """The audit log's actor: the signed-in user (Basic or sign-on proxy), else the client's
+    address."""
     user = request.scope.get("state", {}).get("user")
     if user:
         return str(user)
