@@ -60,7 +60,7 @@ def last_who(engine) -> str:
 def finished_run(engine) -> int:
     with engine.begin() as conn:
         run = runs.create_manual_run(conn, JOB)
-        runs.mark_running(conn, run.id, 1, "w1")
+        runs.start_run(conn, run.id, 1, "w1")
         runs.mark_finished(conn, run.id, "succeeded")
     return run.id
 
