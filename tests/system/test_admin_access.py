@@ -2,6 +2,7 @@
 
 import base64
 import re
+import socket
 
 import httpx
 import pytest
@@ -225,6 +226,16 @@ def test_sign_on_header_counts_only_from_the_proxy_address(services, engine):
     assert ADMIN_PW not in admin.log()
 
 
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="this machine has no IPv6 loopback")
 def test_sign_on_over_ipv6(services, engine):
     env = {**PROXY, "SRJOBS_AUTH_PROXY_FROM": "::1/128", "SRJOBS_VIEWERS": ""}
     _, base = start_webadmin(services, env, host="::1")
