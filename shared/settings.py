@@ -7,6 +7,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from shared import access
 from shared.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/srjobs"
@@ -73,6 +74,12 @@ class Settings:
     health_port: int = 0
     job_modules: tuple[str, ...] = ()
     admin_secret: str | None = field(default=None, repr=False)  # signs CSRF tokens
+    # Access to the admin beyond ADMIN_PASSWORD (parsed and checked in shared/access.py).
+    viewer_user: str = access.DEFAULT_VIEWER_USER
+    viewer_password: str | None = field(default=None, repr=False)
+    auth_proxy_header: str | None = None  # lower case
+    auth_proxy_from: tuple[access.IPNetwork, ...] = ()
+    viewers: frozenset[str] = frozenset()  # proxy users with read-only access (casefolded)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -97,12 +104,13 @@ class Settings:
                 "SRJOBS_WORKER_DEAD_SECONDS must be at least 3 x SRJOBS_WORKER_HEARTBEAT_SECONDS"
                 f" (got {dead:g} and {heartbeat:g})"
             )
+        admin_user = env.get("ADMIN_USER") or "admin"
         return cls(
             database_url=database_url,
             redis_url=redis_url,
             node_name=env.get("NODE_NAME") or default_node_name(),
             trace_summaries_cron=env.get("TRACE_SUMMARIES_CRON") or "*/2 * * * *",
-            admin_user=env.get("ADMIN_USER") or "admin",
+            admin_user=admin_user,
             admin_password=env.get("ADMIN_PASSWORD") or None,
             log_format=log_format,
             redis_namespace=env.get("SRJOBS_REDIS_NAMESPACE") or "dramatiq",
@@ -129,4 +137,5 @@ class Settings:
             job_modules=tuple(
                 m.strip() for m in env.get("SRJOBS_JOB_MODULES", "").split(",") if m.strip()
             ),
+            **access.from_env(env, admin_user),
         )

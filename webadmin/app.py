@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from shared.db import make_engine
 from shared.dispatch import make_sender
 from shared.settings import Settings
+from webadmin.auth import AuthMiddleware, auth_required, log_access
 from webadmin.errors import HANDLERS
 from webadmin.metrics import MetricsMiddleware, make_registry
 from webadmin.openapi import openapi
@@ -69,8 +70,9 @@ def create_app(settings: Settings, *, loopback_only: bool = True) -> Starlette:
         client = redis.Redis.from_url(
             settings.redis_url, socket_connect_timeout=2, socket_timeout=2
         )
-        if settings.admin_password is None:
+        if not auth_required(settings):
             logger.warning("ADMIN_PASSWORD is not set: the admin is unauthenticated")
+        log_access(settings)
         try:
             yield {"settings": settings, "engine": engine, "broker": broker, "redis": client}
         finally:
@@ -85,7 +87,10 @@ def create_app(settings: Settings, *, loopback_only: bool = True) -> Starlette:
         exception_handlers=HANDLERS,
         middleware=[
             Middleware(MetricsMiddleware, latency=latency),
-            Middleware(SecurityMiddleware, settings=settings, loopback_only=loopback_only),
+            Middleware(
+                SecurityMiddleware, check_host=loopback_only and not auth_required(settings)
+            ),
+            Middleware(AuthMiddleware, settings=settings),
         ],
     )
     app.state.templates = make_templates()

@@ -13,6 +13,7 @@ from shared.errors import NotMigrated
 from shared.logsetup import setup_logging
 from shared.settings import Settings
 from webadmin.app import create_app
+from webadmin.auth import auth_required
 
 logger = logging.getLogger(__name__)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
         return 2
     finally:
         engine.dispose()
-    if settings.admin_password is None and args.host not in LOOPBACK:
+    if not auth_required(settings) and args.host not in LOOPBACK:
         logger.warning(
             "listening on %s without ADMIN_PASSWORD: anyone who reaches it can edit schedules",
             args.host,
@@ -46,5 +47,8 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
         port=args.port,
         log_config=None,
         timeout_graceful_shutdown=8,
+        # Behind a sign-on proxy the peer address decides trust: uvicorn must not replace it
+        # with the X-Forwarded-For the proxy passes on (the client's own address).
+        proxy_headers=not settings.auth_proxy_from,
     )
     return 0

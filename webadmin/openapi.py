@@ -119,6 +119,8 @@ MUTATION_ERRORS = {
     "415": _json("the body is not sent as application/json", _ref("Error")),
 }
 UNAUTHORIZED = {"401": _json("HTTP Basic credentials required", _ref("Error"))}
+FORBIDDEN = {"403": _json("the signed-in user has read-only access", _ref("Error"))}
+READS = ("get", "head", "options")
 
 PATHS: dict[str, dict] = {
     "/healthz": {
@@ -244,16 +246,14 @@ PATHS: dict[str, dict] = {
 
 def document() -> dict:
     """The whole OpenAPI document."""
-    paths = {}
+    paths: dict[str, dict] = {}
     for path, item in PATHS.items():
-        paths[path] = {
-            key: (
-                {**op, "responses": {**op["responses"], **UNAUTHORIZED}}
-                if isinstance(op, dict) and "responses" in op and path != "/healthz"
-                else op
-            )
-            for key, op in item.items()
-        }
+        paths[path] = {}
+        for key, op in item.items():
+            if isinstance(op, dict) and "responses" in op and path != "/healthz":
+                refusals = UNAUTHORIZED if key in READS else {**UNAUTHORIZED, **FORBIDDEN}
+                op = {**op, "responses": {**op["responses"], **refusals}}
+            paths[path][key] = op
     return {
         "openapi": "3.0.3",
         "info": {

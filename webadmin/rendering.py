@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from shared.runs import STATES, Run
+from webadmin.auth import NOBODY, Identity
 from webadmin.security import CSRF_COOKIE, CSRF_FIELD
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -45,6 +46,11 @@ def duration(run: Run) -> str:
     return f"{hours} h {minutes} min"
 
 
+def identity_context(request: Request) -> dict[str, Identity]:
+    """Every template sees who is signed in; forms and buttons show only for full access."""
+    return {"identity": request.scope.get("state", {}).get("identity", NOBODY)}
+
+
 def make_templates() -> Jinja2Templates:
     """Jinja2 with autoescape on for every template."""
     env = Environment(
@@ -56,7 +62,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["duration"] = duration
     env.globals["STATES"] = STATES
     env.globals["CSRF_FIELD"] = CSRF_FIELD
-    return Jinja2Templates(env=env)
+    return Jinja2Templates(env=env, context_processors=[identity_context])
 
 
 def render(request: Request, template: str, context: dict, status_code: int = 200) -> Response:

@@ -1,4 +1,4 @@
-"""HTTP Basic auth, security headers and CSRF tokens for the admin."""
+"""Security headers, the loopback-name check, HTTP Basic and CSRF tokens for the admin."""
 
 from __future__ import annotations
 
@@ -6,15 +6,14 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import secrets
+from collections.abc import Sequence
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.settings import Settings
-
-OPEN_PATHS = frozenset({"/healthz"})
 # Without a password only loopback names may address the admin, so that a web page cannot
 # reach it through DNS rebinding. Probes and scrapers may use any name.
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
@@ -54,14 +53,14 @@ def check_basic(header: str | None, user: str, password: str) -> str | None:
 
 
 class SecurityMiddleware:
-    """Adds the security headers to every response; requires Basic auth when configured."""
+    """Adds the security headers to every response; answers only loopback names when asked."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, loopback_only: bool = True) -> None:
+    def __init__(self, app: ASGIApp, check_host: bool = True) -> None:
         self.app = app
-        self.settings = settings
-        # Only while bound to loopback: an operator who binds another address without a
-        # password chose to expose the admin (the log and the banner say so).
-        self.loopback_only = loopback_only
+        # Only while the admin is open (no credentials) and bound to loopback: an operator who
+        # binds another address without a password chose to expose it (the log and the banner
+        # say so).
+        self.check_host = check_host
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,24 +72,16 @@ class SecurityMiddleware:
                 message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
             await send(message)
 
-        password = self.settings.admin_password
-        if password is None and self.loopback_only and scope["path"] not in ANY_HOST_PATHS:
+        if self.check_host and scope["path"] not in ANY_HOST_PATHS:
             if not loopback_host(Headers(scope=scope).get("host", "")):
-                await _plain(send_with_headers, 403, MISDIRECTED)
+                await send_json(send_with_headers, 403, {"error": MISDIRECTED})
                 return
-        if password is not None and scope["path"] not in OPEN_PATHS:
-            header = Headers(scope=scope).get("authorization")
-            user = check_basic(header, self.settings.admin_user, password)
-            if user is None:
-                await _unauthorized(send_with_headers)
-                return
-            scope.setdefault("state", {})["user"] = user
         await self.app(scope, receive, send_with_headers)
 
 
 MISDIRECTED = (
-    b'{"error": "without ADMIN_PASSWORD the admin answers only to localhost or 127.0.0.1:'
-    b' set ADMIN_PASSWORD to reach it by another name"}'
+    "without ADMIN_PASSWORD the admin answers only to localhost or 127.0.0.1:"
+    " set ADMIN_PASSWORD to reach it by another name"
 )
 
 
@@ -104,7 +95,11 @@ def loopback_host(host: str) -> bool:
     return name in LOOPBACK_HOSTS
 
 
-async def _plain(send: Send, status: int, body: bytes) -> None:
+async def send_json(
+    send: Send, status: int, payload: dict, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """Answer from a middleware with a small JSON body."""
+    body = json.dumps(payload).encode()
     await send(
         {
             "type": "http.response.start",
@@ -112,22 +107,7 @@ async def _plain(send: Send, status: int, body: bytes) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _unauthorized(send: Send) -> None:
-    body = b'{"error": "authentication required"}'
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b'Basic realm="srjobs", charset="UTF-8"'),
+                *headers,
             ],
         }
     )
@@ -135,7 +115,8 @@ async def _unauthorized(send: Send) -> None:
 
 
 def who(request: Request) -> str:
-    """The audit log's actor: the Basic user, else the client's address."""
+    """The audit log's actor: the signed-in user (Basic or sign-on proxy), else the client's
+    address."""
     user = request.scope.get("state", {}).get("user")
     if user:
         return str(user)

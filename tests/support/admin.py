@@ -36,17 +36,25 @@ def csrf_token(client: TestClient | httpx.Client, page: str = f"/jobs/{JOB}") ->
     return match.group(1)
 
 
+def client_from(source: str, base: str, **kwargs) -> httpx.Client:
+    """An HTTP client whose connections leave from the local address `source` (127.0.0.2, ...)."""
+    transport = httpx.HTTPTransport(local_address=source)
+    return httpx.Client(base_url=base, transport=transport, timeout=10, **kwargs)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def start_webadmin(services: Services, env: dict[str, str] | None = None) -> tuple[Service, str]:
+def start_webadmin(
+    services: Services, env: dict[str, str] | None = None, host: str = "127.0.0.1"
+) -> tuple[Service, str]:
     """A real `srjobs webadmin` process; returns it and its base URL once /healthz answers."""
     port = free_port()
-    proc = services.start("webadmin", "webadmin", "--port", str(port), env=env)
-    base = f"http://127.0.0.1:{port}"
+    proc = services.start("webadmin", "webadmin", "--host", host, "--port", str(port), env=env)
+    base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def up() -> bool:
         assert proc.proc.poll() is None, f"webadmin exited:\n{proc.log()}"

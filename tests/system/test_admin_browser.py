@@ -80,3 +80,42 @@ def test_edit_schedule_and_run_now_in_a_browser(services, driver, tmp_path):
         driver.get(f"{base}/{page}")
         assert "Not found" not in driver.title
         shoot(driver, tmp_path, page.replace("/", "-"))
+
+
+def test_a_viewer_sees_no_forms_or_buttons_in_a_browser(services, driver, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    env = {"ADMIN_PASSWORD": "adm-browser-pw", "VIEWER_PASSWORD": "view-browser-pw"}
+    _, base = start_webadmin(services, env)
+    # Sign in once with credentials in the URL; the browser then keeps them for the origin
+    # (a page whose own URL holds credentials may not fetch, so continue without them).
+    driver.get(base.replace("http://", "http://viewer:view-browser-pw@") + "/scheduler")
+    driver.get(f"{base}/jobs")
+    row = driver.find_element(By.CSS_SELECTOR, f'tr[data-job="{JOB}"]')
+    assert "Every 2 minutes" in row.text
+    who = driver.find_element(By.CSS_SELECTOR, "header .identity")
+    assert who.get_attribute("data-role") == "viewer" and "viewer" in who.text
+    assert "read-only" in who.text
+
+    def no_actions() -> bool:
+        return not driver.find_elements(By.CSS_SELECTOR, "form, button, input, select")
+
+    # The rows are reloaded in the background with the same credentials, still without buttons.
+    rows = driver.find_element(By.CSS_SELECTOR, "tbody[data-refresh]")
+    wait_for(lambda: rows.get_attribute("data-last"), 15, "the jobs rows to refresh")
+    assert no_actions()
+    shoot(driver, tmp_path, "viewer-jobs")
+
+    driver.find_element(By.LINK_TEXT, JOB).click()
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#preview-times li"), 10, "the job page")
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#preview-times li")) == 5
+    assert no_actions()
+    assert not driver.find_elements(By.CSS_SELECTOR, "[data-run-now], #schedule-form, #cron")
+    shoot(driver, tmp_path, "viewer-job")
+
+    for page in ("scheduler", "runs"):
+        driver.get(f"{base}/{page}")
+        assert "Not found" not in driver.title and no_actions()
+    driver.find_element(By.LINK_TEXT, "succeeded").click()  # the state filter is plain links
+    wait_for(lambda: driver.current_url.endswith("/runs?state=succeeded"), 10, "the filter")
+    assert no_actions()

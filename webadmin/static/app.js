@@ -81,8 +81,5 @@
     localTimes(document);
     document.querySelectorAll("[data-refresh]").forEach(startRefresh);
     document.querySelectorAll("form[data-preview]").forEach(schedulePreview);
-    document.querySelectorAll("form[data-autosubmit] select").forEach(function (sel) {
-      sel.addEventListener("change", function () { sel.form.submit(); });
-    });
   });
 })();
