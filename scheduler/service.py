@@ -16,13 +16,12 @@ from scheduler.leadership import LockSession
 from scheduler.outbox import make_broker
 from shared import nodes
 from shared.db import make_engine
-from shared.settings import Settings
+from shared.settings import SCHEDULER_HEARTBEAT_SECONDS, Settings
 
 logger = logging.getLogger(__name__)
 
 FOLLOWER_WAIT_SECONDS = 2.0  # bounds how long a stop request can go unnoticed
 RETRY_SECONDS = 1.0
-HEARTBEAT_SECONDS = 1.0
 
 
 class SchedulerService:
@@ -136,7 +135,7 @@ class SchedulerService:
 
     def _heartbeat(self) -> None:
         while not self.stop.is_set():
-            self._beat_now.wait(HEARTBEAT_SECONDS)
+            self._beat_now.wait(SCHEDULER_HEARTBEAT_SECONDS)
             self._beat_now.clear()
             if not self.stop.is_set():
                 self._beat()
