@@ -16,7 +16,7 @@ import redis
 from dramatiq import Broker
 from sqlalchemy import Engine
 
-from shared import nodes, runs
+from shared import runs
 from shared.dispatch import build_message
 from worker import metrics
 from worker.jobs import REGISTRY, JobSpec
@@ -88,6 +88,4 @@ def rescue_orphans(engine: Engine, broker: Broker, dead_after_seconds: float) ->
                 counts["discarded"] += 1
                 metrics.RESCUED.labels(job, "discarded").inc()
                 logger.warning("run %d of %s discarded: %s", run_id, job, error)
-    with engine.begin() as conn:
-        nodes.prune_workers(conn, max(3600.0, dead_after_seconds * 10))
     return counts
