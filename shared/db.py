@@ -1,4 +1,4 @@
-"""Engine factory and database checks; nothing here connects at import."""
+"""Engines, raw connections, URL mapping, creating the database; nothing connects at import."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 @contextmanager
 def admin_client(settings: Settings, loopback_only: bool = True, **kwargs) -> Iterator[TestClient]:
-    """The app in-process with its lifespan running (engine, broker, Redis client)."""
+    """The app in-process with its lifespan running (engine, sending broker)."""
     kwargs.setdefault("base_url", "http://localhost")
     with TestClient(create_app(settings, loopback_only=loopback_only), **kwargs) as client:
         yield client
