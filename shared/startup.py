@@ -106,25 +106,26 @@ def wait_for_dependencies(
 
 @contextlib.contextmanager
 def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """While inside, SIGTERM and SIGINT set `stop` (then reach any handler set before)."""
+    """While inside, SIGTERM and SIGINT only set `stop` (the handlers before are restored
+    after): a second signal, e.g. from a process group kill, does not turn a clean stop into
+    a kill (as Dramatiq's own worker-process handler would)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.getsignal(sig) for sig in signals}
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
-        before = previous[signal.Signals(signum)]
-        if callable(before) and before is not signal.default_int_handler:
-            before(signum, frame)
 
-    for sig in previous:
+    for sig in signals:
         signal.signal(sig, on_signal)
     try:
         yield
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            if handler is not None:  # None: set outside Python, cannot be restored
+                signal.signal(sig, handler)
 
 
 def await_dependencies(

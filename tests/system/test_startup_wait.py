@@ -6,15 +6,13 @@ a throwaway Postgres migrated once and stopped, a throwaway Redis not started ye
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import httpx
 import psycopg2
@@ -23,7 +21,7 @@ import pytest
 from srjobs.dev import free_port
 from tests.support.procs import Service, Services
 from tests.support.schedulers import events
-from tests.support.throwaway import ThrowawayPostgres, ThrowawayRedis, postgres_available
+from tests.support.throwaway import ThrowawayPostgres, ThrowawayRedis, throwaway_postgres
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.system
@@ -34,12 +32,7 @@ KINDS = ("scheduler", "worker", "dramatiq", "webadmin")
 @pytest.fixture(scope="module")
 def stopped_postgres() -> Iterator[ThrowawayPostgres]:
     """A throwaway cluster with a migrated `srjobs` database, stopped between tests."""
-    if not postgres_available():
-        pytest.skip("no PostgreSQL server binaries (initdb) or runuser on this machine")
-    base = Path(tempfile.mkdtemp(prefix="srjobs-pg-wait-"))
-    server = ThrowawayPostgres(base)
-    try:
-        server.init().start()
+    with throwaway_postgres() as server:
         migrated = subprocess.run(
             [sys.executable, "-m", "srjobs.cli", "migrate"],
             env={**os.environ, "DATABASE_URL": server.url},
@@ -50,41 +43,44 @@ def stopped_postgres() -> Iterator[ThrowawayPostgres]:
         assert migrated.returncode == 0, migrated.stderr
         server.stop()
         yield server
-    finally:
-        try:
-            server.stop()
-        except subprocess.SubprocessError:
-            pass
-        shutil.rmtree(base, ignore_errors=True)
 
 
-def start(services: Services, kind: str, env: dict[str, str]) -> tuple[Service, str]:
-    """Start one service of `kind` logging JSON; returns it and its admin URL (webadmin)."""
-    env = {"LOG_FORMAT": "json", **env}
+@dataclass
+class Started:
+    kind: str
+    service: Service
+    node: str
+    base: str = ""  # the admin's URL
+
+
+def start(services: Services, kind: str, env: dict[str, str]) -> Started:
+    """Start one service of `kind`, logging JSON, under a NODE_NAME of its own."""
+    node = f"wait-{kind}-{uuid.uuid4().hex[:6]}"
+    env = {"LOG_FORMAT": "json", "NODE_NAME": node, **env}
     if kind == "scheduler":
-        return services.start(kind, "scheduler", env=env), ""
+        return Started(kind, services.start(kind, "scheduler", env=env), node)
     if kind == "worker":
         args = ("worker", "--processes", "2", "--threads", "2")
-        return services.start(kind, *args, env=env), ""
+        return Started(kind, services.start(kind, *args, env=env), node)
     if kind == "dramatiq":
         args = ("worker.actors", "--processes", "1", "--threads", "2")
-        return services.start(kind, *args, env=env, module="dramatiq"), ""
+        return Started(kind, services.start(kind, *args, env=env, module="dramatiq"), node)
     port = free_port()
-    return services.start(
-        kind, "webadmin", "--port", str(port), env=env
-    ), f"http://127.0.0.1:{port}"
+    admin = services.start(kind, "webadmin", "--port", str(port), env=env)
+    return Started(kind, admin, node, f"http://127.0.0.1:{port}")
 
 
-def waiting_for(service: Service, kind: str, dependency: str) -> bool:
+def waiting_for(it: Started, dependency: str) -> bool:
     """The service logged that it waits for `dependency` (a structured event; the plain
     Dramatiq CLI logs text, so there the srjobs logger's warning names it)."""
-    assert service.proc.poll() is None, f"{kind} exited:\n{service.log()}"
-    if kind == "dramatiq":
+    assert it.service.proc.poll() is None, f"{it.kind} exited:\n{it.service.log()}"
+    if it.kind == "dramatiq":
         return any(
             "[shared.startup] [WARNING]" in line and dependency in line
-            for line in service.log().splitlines()
+            for line in it.service.log().splitlines()
         )
-    return any(r.get("dependency") == dependency for r in events(service, "waiting_for_dependency"))
+    found = events(it.service, "waiting_for_dependency")
+    return any(r.get("dependency") == dependency for r in found)
 
 
 def count(database_url: str, query: str, node: str) -> int:
@@ -97,53 +93,47 @@ def count(database_url: str, query: str, node: str) -> int:
         conn.close()
 
 
-def started(kind: str, service: Service, database_url: str, node: str, base: str) -> bool:
+def started(it: Started, database_url: str) -> bool:
     """The service did what it does once started: a peer row, worker rows, an answering admin."""
-    assert service.proc.poll() is None, f"{kind} exited:\n{service.log()}"
-    if kind == "scheduler":
-        return count(database_url, "SELECT count(*) FROM scheduler_nodes WHERE node = %s", node) > 0
-    if kind in ("worker", "dramatiq"):
-        processes = 2 if kind == "worker" else 1
-        found = count(database_url, "SELECT count(*) FROM worker_nodes WHERE node = %s", node)
-        return found >= processes
-    return httpx.get(f"{base}/readyz", timeout=3).status_code == 200
+    assert it.service.proc.poll() is None, f"{it.kind} exited:\n{it.service.log()}"
+    if it.kind == "scheduler":
+        query = "SELECT count(*) FROM scheduler_nodes WHERE node = %s"
+        return count(database_url, query, it.node) > 0
+    if it.kind in ("worker", "dramatiq"):
+        processes = 2 if it.kind == "worker" else 1
+        query = "SELECT count(*) FROM worker_nodes WHERE node = %s"
+        return count(database_url, query, it.node) >= processes
+    return httpx.get(f"{it.base}/readyz", timeout=3).status_code == 200
 
 
-def check(kind: str, service: Service, url: str, node: str, base: str) -> Callable[[], bool]:
-    return lambda: started(kind, service, url, node, base)
-
-
+@pytest.mark.parametrize("dependency", ["postgres", "redis"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_started_before_postgres_it_waits_then_starts(kind, stopped_postgres, services):
-    node = f"wait-pg-{kind}-{uuid.uuid4().hex[:6]}"
-    service, base = start(services, kind, {"DATABASE_URL": stopped_postgres.url, "NODE_NAME": node})
+def test_started_before_its_dependency_it_waits_then_starts(
+    kind, dependency, request, settings, services
+):
+    server: ThrowawayPostgres | ThrowawayRedis
+    if dependency == "postgres":
+        server = request.getfixturevalue("stopped_postgres")
+        env, database_url = {"DATABASE_URL": server.url}, server.url
+    else:
+        server = ThrowawayRedis()
+        env, database_url = {"REDIS_URL": server.url}, settings.database_url
+    it = start(services, kind, env)
     try:
-        wait_for(lambda: waiting_for(service, kind, "postgres"), 60, f"{kind} to wait for postgres")
-        stopped_postgres.start()
-        wait_for(check(kind, service, stopped_postgres.url, node, base), 90, f"{kind} to start")
+        wait_for(lambda: waiting_for(it, dependency), 60, f"{kind} to wait for {dependency}")
+        server.start()
+        wait_for(lambda: started(it, database_url), 90, f"{kind} to start")
     finally:
-        assert service.stop() in (0, -signal.SIGTERM), service.log()
-        stopped_postgres.stop()
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_started_before_redis_it_waits_then_starts(kind, settings, services):
-    node = f"wait-redis-{kind}-{uuid.uuid4().hex[:6]}"
-    redis_server = ThrowawayRedis()
-    service, base = start(services, kind, {"REDIS_URL": redis_server.url, "NODE_NAME": node})
-    try:
-        wait_for(lambda: waiting_for(service, kind, "redis"), 60, f"{kind} to wait for redis")
-        redis_server.start()
-        wait_for(check(kind, service, settings.database_url, node, base), 90, f"{kind} to start")
-    finally:
-        service.stop()
-        redis_server.stop()
+        it.service.stop()
+        server.stop()
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_past_the_timeout_it_exits_non_zero_naming_what_did_not_answer(kind, services):
     dead = f"redis://127.0.0.1:{free_port()}/0"
-    service, _ = start(services, kind, {"REDIS_URL": dead, "SRJOBS_STARTUP_TIMEOUT_SECONDS": "1"})
+    service = start(
+        services, kind, {"REDIS_URL": dead, "SRJOBS_STARTUP_TIMEOUT_SECONDS": "1"}
+    ).service
     code = service.proc.wait(60)
     assert code != 0, service.log()
     if kind == "dramatiq":
@@ -157,8 +147,9 @@ def test_past_the_timeout_it_exits_non_zero_naming_what_did_not_answer(kind, ser
 @pytest.mark.parametrize("kind", KINDS)
 def test_sigterm_during_the_wait_stops_it_at_once(kind, services):
     dead = f"redis://127.0.0.1:{free_port()}/0"
-    service, _ = start(services, kind, {"REDIS_URL": dead})
-    wait_for(lambda: waiting_for(service, kind, "redis"), 60, f"{kind} to wait for redis")
+    it = start(services, kind, {"REDIS_URL": dead})
+    service = it.service
+    wait_for(lambda: waiting_for(it, "redis"), 60, f"{kind} to wait for redis")
     asked = time.monotonic()
     service.signal(signal.SIGTERM)
     code = service.proc.wait(10)
