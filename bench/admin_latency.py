@@ -12,7 +12,6 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from bench.support import drop_database
 from shared.migrate import migrate
 from shared.schedules import ScheduleSeed
 from shared.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, Settings
+from srjobs.dev import free_port
 
 JOBS = 100
 TARGET = "p99 < 50 ms"
@@ -61,12 +61,6 @@ PLANS = {
         " (SELECT id FROM job_runs WHERE job_name = j.name ORDER BY id DESC LIMIT 1) AS r"
     ),
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fill(database_url: str, rows: int) -> None:
@@ -124,7 +118,7 @@ def _index_names(plan_json: str) -> list[str]:
 
 
 def start_admin(database_url: str, redis_url: str, logfile) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
     env.pop("ADMIN_PASSWORD", None)
     proc = subprocess.Popen(

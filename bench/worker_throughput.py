@@ -17,13 +17,13 @@ import threading
 import time
 
 import dramatiq
-from dramatiq import Message, Middleware, Worker
+from dramatiq import Middleware, Worker
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine, text
 
 from bench.support import bench_settings
 from shared.db import make_engine
-from shared.dispatch import RUN_ID_OPTION
+from shared.dispatch import build_message
 from shared.settings import Settings
 from worker.finisher import SuccessBuffer
 
@@ -72,8 +72,7 @@ def insert_runs(engine: Engine, job: str, n: int) -> list[int]:
 
 def enqueue(broker: RedisBroker, queue: str, actor: str, run_ids: list[int | None]) -> None:
     for run_id in run_ids:
-        options = {} if run_id is None else {RUN_ID_OPTION: run_id}
-        broker.enqueue(Message(queue, actor, (), {}, options))
+        broker.enqueue(build_message(actor, queue, run_id))
 
 
 def timed_round(broker: RedisBroker, counter: Acked, queue: str, n: int, settle=None) -> float:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import sys
 from types import FrameType
 
 from scheduler.service import SchedulerService
-from shared.db import check_migrated, make_engine
-from shared.errors import NotMigrated
 from shared.health import HealthServer
 from shared.logsetup import setup_logging
 from shared.settings import Settings
+from shared.startup import ready_to_start
 
 logger = logging.getLogger(__name__)
 
@@ -26,15 +24,9 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
     ).parse_args(argv)
     settings = settings or Settings.from_env()
     setup_logging(settings, "scheduler")
-    engine = make_engine(settings, pool_size=1)
-    try:
-        check_migrated(engine)
-    except NotMigrated as exc:
-        logger.error("%s", exc)
-        print(f"srjobs scheduler: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
+    code = ready_to_start(settings, "scheduler")
+    if code is not None:
+        return code
     service = SchedulerService(settings)
     health = None
     if settings.health_port:

@@ -130,7 +130,7 @@ class Outbox(threading.Thread):
                         self._failed(rest, "the broker was unreachable")
                     return False
                 try:
-                    self.broker.enqueue(build_message(pending.run, actor, queue_name))
+                    self.broker.enqueue(build_message(actor, queue_name, pending.run.id))
                 except BROKER_ERRORS as exc:
                     self.broker_down = True
                     self._failed(pending, str(exc))

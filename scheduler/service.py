@@ -6,8 +6,6 @@ import logging
 import threading
 import time
 
-import redis
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler import metrics
@@ -16,13 +14,13 @@ from scheduler.leadership import LockSession
 from scheduler.outbox import make_broker
 from shared import nodes
 from shared.db import make_engine
-from shared.settings import Settings
+from shared.dependencies import dependencies, readiness
+from shared.settings import SCHEDULER_HEARTBEAT_SECONDS, Settings
 
 logger = logging.getLogger(__name__)
 
 FOLLOWER_WAIT_SECONDS = 2.0  # bounds how long a stop request can go unnoticed
 RETRY_SECONDS = 1.0
-HEARTBEAT_SECONDS = 1.0
 
 
 class SchedulerService:
@@ -37,6 +35,7 @@ class SchedulerService:
         self._lock: LockSession | None = None
         self._term: LeaderTerm | None = None
         self._beat_now = threading.Event()
+        self._needs = dependencies(settings)
 
     def request_stop(self) -> None:
         """Ask the service to stop (signal handlers call this): a leader steps down at once."""
@@ -107,20 +106,8 @@ class SchedulerService:
             self._set_role("follower")
 
     def readiness(self) -> tuple[bool, dict]:
-        """For /readyz: this node's role, and whether the database and Redis answer."""
-        details: dict = {"role": self.role, "node": self.settings.node_name}
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            details["database"] = "ok"
-        except SQLAlchemyError as exc:
-            details["database"] = f"unavailable: {type(exc).__name__}"
-        try:
-            self.broker.client.ping()
-            details["redis"] = "ok"
-        except (redis.RedisError, OSError) as exc:
-            details["redis"] = f"unavailable: {type(exc).__name__}"
-        return details["database"] == "ok" and details["redis"] == "ok", details
+        """For /readyz: whether the database and Redis answer, with this node's role."""
+        return readiness(self._needs, role=self.role, node=self.settings.node_name)
 
     def _set_role(self, role: str) -> None:
         # The heartbeat thread records it at once: a new leader does not wait on that write.
@@ -136,7 +123,7 @@ class SchedulerService:
 
     def _heartbeat(self) -> None:
         while not self.stop.is_set():
-            self._beat_now.wait(HEARTBEAT_SECONDS)
+            self._beat_now.wait(SCHEDULER_HEARTBEAT_SECONDS)
             self._beat_now.clear()
             if not self.stop.is_set():
                 self._beat()

@@ -6,13 +6,10 @@ from datetime import datetime, timedelta
 
 from shared.cron import Schedule
 
-MIN_GRACE_SECONDS = 60.0
 
-
-def misfire_grace_seconds(
-    schedule: Schedule, now: datetime, minimum: float = MIN_GRACE_SECONDS
-) -> int:
-    """How late a slot may still fire: one interval, at least `minimum` seconds."""
+def misfire_grace_seconds(schedule: Schedule, now: datetime, minimum: float) -> int:
+    """How late a slot may still fire: one interval, at least `minimum` seconds
+    (SRJOBS_MISFIRE_GRACE_SECONDS)."""
     return int(max(minimum, schedule.period_seconds(now)))
 
 

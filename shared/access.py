@@ -1,14 +1,14 @@
 """The admin's access settings: a read-only Basic user and sign-on behind a trusted proxy.
 
-Parsed and checked once with the rest of the settings; a bad value raises ConfigError naming
-the variable. The web layer decides identities from these values (`webadmin/auth.py`).
+Parsed (the field parsers of `shared/settings.py` call these) and checked with the rest of the
+settings; a bad value raises ConfigError naming the variable. The web layer decides
+identities from these values (`webadmin/auth.py`).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
 from typing import TypedDict
 
 from shared.errors import ConfigError
@@ -89,20 +89,3 @@ def check(fields: AccessFields, admin_user: str) -> None:
         )
     if fields["viewer_password"] is not None and fields["viewer_user"] == admin_user:
         raise ConfigError("VIEWER_USER must differ from ADMIN_USER")
-
-
-def from_env(env: Mapping[str, str], admin_user: str) -> AccessFields:
-    """Read and check VIEWER_*, SRJOBS_AUTH_PROXY_* and SRJOBS_VIEWERS."""
-    fields = AccessFields(
-        viewer_user=env.get("VIEWER_USER") or DEFAULT_VIEWER_USER,
-        viewer_password=env.get("VIEWER_PASSWORD") or None,
-        auth_proxy_header=parse_header(
-            "SRJOBS_AUTH_PROXY_HEADER", env.get("SRJOBS_AUTH_PROXY_HEADER", "")
-        ),
-        auth_proxy_from=parse_networks(
-            "SRJOBS_AUTH_PROXY_FROM", env.get("SRJOBS_AUTH_PROXY_FROM", "")
-        ),
-        viewers=frozenset(viewer_key(u) for u in _items(env.get("SRJOBS_VIEWERS", ""))),
-    )
-    check(fields, admin_user)
-    return fields

@@ -1,4 +1,4 @@
-"""Engine factory and database checks; nothing here connects at import."""
+"""Engines, raw connections, URL mapping, creating the database; nothing connects at import."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 import psycopg2
 from psycopg2 import errorcodes, sql
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL, make_url
 
 from shared.errors import NotMigrated
@@ -21,7 +21,6 @@ KEEPALIVES = {
     "keepalives_interval": 2,
     "keepalives_count": 3,
 }
-MIGRATE_HINT = "the database is not migrated: run `srjobs migrate` first"
 
 
 def sqlalchemy_url(database_url: str) -> URL:
@@ -101,23 +100,3 @@ def ensure_database(database_url: str) -> bool:
             return True
     finally:
         conn.close()
-
-
-def check_migrated(engine: Engine) -> None:
-    """Raise NotMigrated unless the database is at the newest migration."""
-    from shared.migrate import head_revision
-
-    try:
-        with engine.connect() as conn:
-            exists = conn.execute(text("SELECT to_regclass('public.alembic_version')")).scalar()
-            current = (
-                conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-                if exists
-                else None
-            )
-    except Exception as exc:
-        if "does not exist" in str(exc):
-            raise NotMigrated(MIGRATE_HINT) from exc
-        raise
-    if current != head_revision():
-        raise NotMigrated(MIGRATE_HINT)

@@ -1,4 +1,8 @@
-"""Hand a recorded run to the broker: the one code path of cron fires, "Run now" and the outbox."""
+"""Messages for runs: the one message builder, and the admin's send of a "Run now" run.
+
+Every srjobs message (the leader's outbox, "Run now", orphan rescue) is built by
+`build_message`; the leader's outbox (scheduler/outbox.py) sends fired and pending runs in
+batches itself, with the same backoff (`send_backoff_seconds`)."""
 
 from __future__ import annotations
 
@@ -36,10 +40,21 @@ def make_sender(settings: Settings, **redis_options: object) -> SenderBroker:
     return SenderBroker(client=client, namespace=settings.redis_namespace, middleware=[])
 
 
-def build_message(run: Run, actor: str, queue: str) -> Message:
-    """The Dramatiq message for a run; the worker reads the run id from its options."""
+def build_message(
+    actor: str,
+    queue: str,
+    run_id: int | None,
+    *,
+    args: tuple = (),
+    kwargs: dict | None = None,
+    **options: object,
+) -> Message:
+    """The Dramatiq message for a run (the worker reads the run id from its options; None
+    for a message sent without one); `options` such as `retries` are Dramatiq's."""
+    if run_id is not None:
+        options[RUN_ID_OPTION] = run_id
     return Message(
-        queue_name=queue, actor_name=actor, args=(), kwargs={}, options={RUN_ID_OPTION: run.id}
+        queue_name=queue, actor_name=actor, args=args, kwargs=kwargs or {}, options=options
     )
 
 
@@ -49,9 +64,10 @@ def send_backoff_seconds(send_attempts: int) -> float:
 
 
 def dispatch(engine: Engine, broker: RedisBroker, run: Run, actor: str, queue: str) -> bool:
-    """Send the run's message, then mark it enqueued; on a broker error it stays pending."""
+    """Send one run's message, then mark it enqueued; on a broker error it stays pending
+    for the leader's outbox to re-send."""
     try:
-        broker.enqueue(build_message(run, actor, queue))
+        broker.enqueue(build_message(actor, queue, run.id))
     except (redis.RedisError, OSError) as exc:
         logger.warning(
             "broker unreachable, run %d of %s stays pending: %s", run.id, run.job_name, exc

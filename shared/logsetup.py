@@ -14,7 +14,10 @@ _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskN
 
 
 class JsonFormatter(logging.Formatter):
-    """`{"ts", "level", "service", "node", "event", ...fields}` per line."""
+    """`{"ts", "level", "service", "node", "event", "message", ...fields}` per line.
+
+    `event` is the record's `extra={"event": ...}` name when it has one (what tests and log
+    queries match), else the message."""
 
     def __init__(self, service: str, node: str) -> None:
         super().__init__()
@@ -22,13 +25,15 @@ class JsonFormatter(logging.Formatter):
         self.node = node
 
     def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
         out = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "service": self.service,
             "node": self.node,
             "logger": record.name,
-            "event": record.getMessage(),
+            "event": message,
+            "message": message,
         }
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):

@@ -10,10 +10,11 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 import migrations
 from shared.db import ensure_database, make_engine
+from shared.errors import NotMigrated
 from shared.schedules import ScheduleSeed, seed_schedules
 from shared.settings import Settings
 
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 # Any constant works; it only has to differ from srjobs' other advisory lock keys.
 MIGRATE_LOCK_KEY = 0x5_1AB5_0001
+MIGRATE_HINT = "the database is not migrated: run `srjobs migrate` first"
 
 
 def _config() -> Config:
@@ -57,3 +59,21 @@ def migrate(settings: Settings, seeds: Iterable[ScheduleSeed]) -> int:
         engine.dispose()
     logger.info("database at revision %s, %d schedule(s) seeded", head_revision(), seeded)
     return seeded
+
+
+def check_migrated(engine: Engine) -> None:
+    """Raise NotMigrated unless the database exists and is at the newest migration."""
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(text("SELECT to_regclass('public.alembic_version')")).scalar()
+            current = (
+                conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                if exists
+                else None
+            )
+    except Exception as exc:
+        if "does not exist" in str(exc):
+            raise NotMigrated(MIGRATE_HINT) from exc
+        raise
+    if current != head_revision():
+        raise NotMigrated(MIGRATE_HINT)

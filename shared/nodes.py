@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, select, text
+from sqlalchemy import ColumnElement, Connection, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from shared.tables import scheduler_nodes, worker_nodes
 
-# Rows not seen for this long are pruned by the scheduler's heartbeat.
-STALE_AFTER = "1 hour"
+# Peers (schedulers, worker processes) gone for longer than this are deleted by the daily
+# prune job (worker/retention.py); a peer that stops cleanly deletes its own row at once.
+FORGET_AFTER_SECONDS = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -51,13 +52,18 @@ def forget_scheduler(conn: Connection, node: str) -> None:
     conn.execute(delete(scheduler_nodes).where(scheduler_nodes.c.node == node))
 
 
-def prune_schedulers(conn: Connection) -> None:
-    """Drop nodes not seen for an hour."""
-    conn.execute(
+def _older_than(seconds: float) -> ColumnElement:
+    return func.now() - func.make_interval(0, 0, 0, 0, 0, 0, seconds)
+
+
+def prune_schedulers(conn: Connection, older_than_seconds: float) -> int:
+    """Drop scheduler rows not seen for `older_than_seconds`; return how many."""
+    result = conn.execute(
         delete(scheduler_nodes).where(
-            scheduler_nodes.c.last_seen_at < func.now() - text(f"interval '{STALE_AFTER}'")
+            scheduler_nodes.c.last_seen_at < _older_than(older_than_seconds)
         )
     )
+    return result.rowcount
 
 
 def list_schedulers(conn: Connection) -> list[SchedulerNode]:
@@ -92,9 +98,6 @@ def forget_worker(conn: Connection, worker: str) -> None:
 def prune_workers(conn: Connection, older_than_seconds: float) -> int:
     """Drop worker rows not seen for `older_than_seconds`; return how many."""
     result = conn.execute(
-        delete(worker_nodes).where(
-            worker_nodes.c.last_seen_at
-            < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_seconds)
-        )
+        delete(worker_nodes).where(worker_nodes.c.last_seen_at < _older_than(older_than_seconds))
     )
     return result.rowcount

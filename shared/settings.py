@@ -1,11 +1,18 @@
-"""One frozen Settings object, built once at each entry point from an environment mapping."""
+"""One frozen Settings object, built once at each entry point from an environment mapping.
+
+Each setting is declared once, as a dataclass field whose metadata names its variable, its
+parser and its minimum (`setting(...)`); `from_env` iterates over the fields, and
+`__post_init__` validates however the object is built. A number derived from a setting is a
+property, never a second default.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from shared import access
 from shared.errors import ConfigError
@@ -13,6 +20,12 @@ from shared.errors import ConfigError
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/srjobs"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 LOG_FORMATS = ("text", "json")
+DATABASE_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg2://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+# How often a scheduler writes its `scheduler_nodes` row (scheduler/service.py).
+SCHEDULER_HEARTBEAT_SECONDS = 1.0
+# Heartbeats a peer may miss, beyond its lease, before the admin calls it stale.
+MISSED_SCHEDULER_BEATS = 2
 
 
 def default_node_name() -> str:
@@ -20,122 +33,166 @@ def default_node_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+def _text(raw: str, name: str) -> str:
+    return raw
+
+
+def _optional(raw: str, name: str) -> str | None:
+    return raw or None
+
+
+def _number(raw: str, name: str) -> float:
     try:
-        value = float(raw)
+        return float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
-    return value
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+def _whole(raw: str, name: str) -> int:
     try:
-        value = int(raw)
+        return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
-    return value
+
+
+def _names(raw: str, name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _header(raw: str, name: str) -> str | None:
+    return access.parse_header(name, raw)
+
+
+def _networks(raw: str, name: str) -> tuple[access.IPNetwork, ...]:
+    return access.parse_networks(name, raw)
+
+
+def _viewers(raw: str, name: str) -> frozenset[str]:
+    return frozenset(access.viewer_key(user) for user in _names(raw, name))
+
+
+def setting(
+    env: str,
+    default: Any = None,
+    parse: Callable[[str, str], Any] = _text,
+    *,
+    minimum: float | None = None,
+    secret: bool = False,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
+    """A field read from the variable `env` (an empty value means the default)."""
+    metadata = {"env": env, "parse": parse, "minimum": minimum}
+    if factory is not None:
+        return field(default_factory=factory, repr=not secret, metadata=metadata)
+    return field(default=default, repr=not secret, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything srjobs reads from its environment, validated."""
 
-    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)  # may hold a password
-    redis_url: str = field(default=DEFAULT_REDIS_URL, repr=False)
-    node_name: str = field(default_factory=default_node_name)
-    trace_summaries_cron: str = "*/2 * * * *"
-    admin_user: str = "admin"
-    admin_password: str | None = field(default=None, repr=False)
-    log_format: str = "text"
+    database_url: str = setting("DATABASE_URL", DEFAULT_DATABASE_URL, secret=True)
+    redis_url: str = setting("REDIS_URL", DEFAULT_REDIS_URL, secret=True)
+    node_name: str = setting("NODE_NAME", factory=default_node_name)
+    trace_summaries_cron: str = setting("TRACE_SUMMARIES_CRON", "*/2 * * * *")
+    admin_user: str = setting("ADMIN_USER", "admin")
+    admin_password: str | None = setting("ADMIN_PASSWORD", None, _optional, secret=True)
+    log_format: str = setting("LOG_FORMAT", "text")
+    startup_timeout_seconds: float = setting(
+        "SRJOBS_STARTUP_TIMEOUT_SECONDS", 60.0, _number, minimum=0.0
+    )
     # Extensions beyond the contract (all prefixed SRJOBS_).
-    redis_namespace: str = "dramatiq"
-    leader_lease_seconds: float = 5.0
-    leader_check_seconds: float = 1.0
-    reconcile_seconds: float = 60.0
-    misfire_grace_seconds: float = 60.0
-    refresh_statement_timeout_seconds: float = 600.0
-    refresh_lock_timeout_seconds: float = 5.0
-    run_retention_days: int = 14
-    worker_heartbeat_seconds: float = 5.0
-    worker_dead_seconds: float = 60.0
-    worker_shutdown_seconds: float = 6.0
-    run_flush_seconds: float = 0.05
-    health_host: str = "0.0.0.0"  # noqa: S104  (only when SRJOBS_HEALTH_PORT turns it on)
-    health_port: int = 0
-    job_modules: tuple[str, ...] = ()
-    admin_secret: str | None = field(default=None, repr=False)  # signs CSRF tokens
-    # Access to the admin beyond ADMIN_PASSWORD (parsed and checked in shared/access.py).
-    viewer_user: str = access.DEFAULT_VIEWER_USER
-    viewer_password: str | None = field(default=None, repr=False)
-    auth_proxy_header: str | None = None  # lower case
-    auth_proxy_from: tuple[access.IPNetwork, ...] = ()
-    viewers: frozenset[str] = frozenset()  # proxy users with read-only access (casefolded)
+    redis_namespace: str = setting("SRJOBS_REDIS_NAMESPACE", "dramatiq")
+    leader_lease_seconds: float = setting("SRJOBS_LEADER_LEASE_SECONDS", 5.0, _number, minimum=1.0)
+    # None: derived from the lease (see `leader_check_seconds`).
+    leader_check_override: float | None = setting(
+        "SRJOBS_LEADER_CHECK_SECONDS", None, _number, minimum=0.05
+    )
+    reconcile_seconds: float = setting("SRJOBS_RECONCILE_SECONDS", 60.0, _number, minimum=1.0)
+    misfire_grace_seconds: float = setting(
+        "SRJOBS_MISFIRE_GRACE_SECONDS", 60.0, _number, minimum=1.0
+    )
+    refresh_statement_timeout_seconds: float = setting(
+        "SRJOBS_REFRESH_STATEMENT_TIMEOUT", 600.0, _number, minimum=1.0
+    )
+    refresh_lock_timeout_seconds: float = setting(
+        "SRJOBS_REFRESH_LOCK_TIMEOUT", 5.0, _number, minimum=0.1
+    )
+    run_retention_days: int = setting("SRJOBS_RUN_RETENTION_DAYS", 14, _whole, minimum=1)
+    worker_heartbeat_seconds: float = setting(
+        "SRJOBS_WORKER_HEARTBEAT_SECONDS", 5.0, _number, minimum=0.1
+    )
+    worker_dead_seconds: float = setting("SRJOBS_WORKER_DEAD_SECONDS", 60.0, _number, minimum=1.0)
+    worker_shutdown_seconds: float = setting(
+        "SRJOBS_WORKER_SHUTDOWN_SECONDS", 6.0, _number, minimum=0.0
+    )
+    run_flush_seconds: float = setting("SRJOBS_RUN_FLUSH_SECONDS", 0.05, _number, minimum=0.0)
+    # Only used when SRJOBS_HEALTH_PORT turns the health endpoint on.
+    health_host: str = setting("SRJOBS_HEALTH_HOST", "0.0.0.0")  # noqa: S104
+    health_port: int = setting("SRJOBS_HEALTH_PORT", 0, _whole, minimum=0)
+    job_modules: tuple[str, ...] = setting("SRJOBS_JOB_MODULES", (), _names)
+    admin_secret: str | None = setting(  # signs CSRF tokens
+        "SRJOBS_ADMIN_SECRET", None, _optional, secret=True
+    )
+    # Access to the admin beyond ADMIN_PASSWORD (parsed and checked by shared/access.py).
+    viewer_user: str = setting("VIEWER_USER", access.DEFAULT_VIEWER_USER)
+    viewer_password: str | None = setting("VIEWER_PASSWORD", None, _optional, secret=True)
+    auth_proxy_header: str | None = setting("SRJOBS_AUTH_PROXY_HEADER", None, _header)  # lower
+    auth_proxy_from: tuple[access.IPNetwork, ...] = setting("SRJOBS_AUTH_PROXY_FROM", (), _networks)
+    # Proxy users with read-only access (casefolded).
+    viewers: frozenset[str] = setting("SRJOBS_VIEWERS", frozenset(), _viewers)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            minimum = f.metadata.get("minimum")
+            value = getattr(self, f.name)
+            if minimum is not None and value is not None and value < minimum:
+                name = f.metadata["env"]
+                raise ConfigError(f"{name} must be at least {minimum:g}, got {value!r}")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(
+                f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}"
+            )
+        if not self.database_url.startswith(DATABASE_SCHEMES):
+            raise ConfigError("DATABASE_URL must be a postgresql:// URL")
+        if not self.redis_url.startswith(REDIS_SCHEMES):
+            raise ConfigError("REDIS_URL must be a redis:// URL")
+        if self.worker_dead_seconds < 3 * self.worker_heartbeat_seconds:
+            raise ConfigError(
+                "SRJOBS_WORKER_DEAD_SECONDS must be at least 3 x SRJOBS_WORKER_HEARTBEAT_SECONDS"
+                f" (got {self.worker_dead_seconds:g} and {self.worker_heartbeat_seconds:g})"
+            )
+        access.check(
+            access.AccessFields(
+                viewer_user=self.viewer_user,
+                viewer_password=self.viewer_password,
+                auth_proxy_header=self.auth_proxy_header,
+                auth_proxy_from=self.auth_proxy_from,
+                viewers=self.viewers,
+            ),
+            self.admin_user,
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read and validate the settings; a bad value raises ConfigError naming the variable."""
         env = os.environ if env is None else env
-        log_format = env.get("LOG_FORMAT", "text") or "text"
-        if log_format not in LOG_FORMATS:
-            raise ConfigError(
-                f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}"
-            )
-        database_url = env.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-        if not database_url.startswith(("postgresql://", "postgres://", "postgresql+psycopg2://")):
-            raise ConfigError("DATABASE_URL must be a postgresql:// URL")
-        redis_url = env.get("REDIS_URL") or DEFAULT_REDIS_URL
-        if not redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError("REDIS_URL must be a redis:// URL")
-        lease = _float(env, "SRJOBS_LEADER_LEASE_SECONDS", 5.0, minimum=1.0)
-        heartbeat = _float(env, "SRJOBS_WORKER_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
-        dead = _float(env, "SRJOBS_WORKER_DEAD_SECONDS", 60.0, minimum=1.0)
-        if dead < 3 * heartbeat:
-            raise ConfigError(
-                "SRJOBS_WORKER_DEAD_SECONDS must be at least 3 x SRJOBS_WORKER_HEARTBEAT_SECONDS"
-                f" (got {dead:g} and {heartbeat:g})"
-            )
-        admin_user = env.get("ADMIN_USER") or "admin"
-        return cls(
-            database_url=database_url,
-            redis_url=redis_url,
-            node_name=env.get("NODE_NAME") or default_node_name(),
-            trace_summaries_cron=env.get("TRACE_SUMMARIES_CRON") or "*/2 * * * *",
-            admin_user=admin_user,
-            admin_password=env.get("ADMIN_PASSWORD") or None,
-            log_format=log_format,
-            redis_namespace=env.get("SRJOBS_REDIS_NAMESPACE") or "dramatiq",
-            leader_lease_seconds=lease,
-            leader_check_seconds=_float(
-                env, "SRJOBS_LEADER_CHECK_SECONDS", min(1.0, lease / 3), minimum=0.05
-            ),
-            reconcile_seconds=_float(env, "SRJOBS_RECONCILE_SECONDS", 60.0, minimum=1.0),
-            misfire_grace_seconds=_float(env, "SRJOBS_MISFIRE_GRACE_SECONDS", 60.0, minimum=1.0),
-            refresh_statement_timeout_seconds=_float(
-                env, "SRJOBS_REFRESH_STATEMENT_TIMEOUT", 600.0, minimum=1.0
-            ),
-            refresh_lock_timeout_seconds=_float(
-                env, "SRJOBS_REFRESH_LOCK_TIMEOUT", 5.0, minimum=0.1
-            ),
-            run_retention_days=_int(env, "SRJOBS_RUN_RETENTION_DAYS", 14, minimum=1),
-            worker_heartbeat_seconds=heartbeat,
-            worker_dead_seconds=dead,
-            worker_shutdown_seconds=_float(env, "SRJOBS_WORKER_SHUTDOWN_SECONDS", 6.0, minimum=0.0),
-            run_flush_seconds=_float(env, "SRJOBS_RUN_FLUSH_SECONDS", 0.05, minimum=0.0),
-            health_host=env.get("SRJOBS_HEALTH_HOST") or "0.0.0.0",  # noqa: S104
-            health_port=_int(env, "SRJOBS_HEALTH_PORT", 0, minimum=0),
-            admin_secret=env.get("SRJOBS_ADMIN_SECRET") or None,
-            job_modules=tuple(
-                m.strip() for m in env.get("SRJOBS_JOB_MODULES", "").split(",") if m.strip()
-            ),
-            **access.from_env(env, admin_user),
-        )
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f.metadata["env"])
+            if raw:  # unset or empty: the field's default
+                values[f.name] = f.metadata["parse"](raw, f.metadata["env"])
+        return cls(**values)
+
+    @property
+    def leader_check_seconds(self) -> float:
+        """How often a leader checks its lock: SRJOBS_LEADER_CHECK_SECONDS, or a third of the
+        lease (at most a second)."""
+        if self.leader_check_override is not None:
+            return self.leader_check_override
+        return min(1.0, self.leader_lease_seconds / 3)
+
+    @property
+    def peer_stale_seconds(self) -> float:
+        """A scheduler unseen for longer than its lease plus two heartbeats no longer counts."""
+        return self.leader_lease_seconds + MISSED_SCHEDULER_BEATS * SCHEDULER_HEARTBEAT_SECONDS

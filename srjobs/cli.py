@@ -18,12 +18,18 @@ commands:
 
 
 def migrate(argv: list[str]) -> int:
+    from shared.dependencies import postgres
     from shared.logsetup import setup_logging
     from shared.migrate import migrate as run_migrate
     from shared.settings import Settings
+    from shared.startup import await_dependencies
 
     settings = Settings.from_env()
     setup_logging(settings, "migrate")
+    # Run by deployments before (or alongside) the services: wait for Postgres as they do.
+    code = await_dependencies(settings, "migrate", [postgres(settings, missing_ok=True)])
+    if code is not None:
+        return code
     # Importing the actors binds a broker (no connection is made) and declares the jobs.
     from worker.actors import broker  # noqa: F401
     from worker.jobs import declared_seeds

@@ -34,6 +34,7 @@ def say(message: str) -> None:
 
 
 def free_port() -> int:
+    """A free TCP port on loopback (the one helper srjobs, its tests and benchmarks use)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

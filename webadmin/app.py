@@ -7,7 +7,6 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
@@ -58,7 +57,7 @@ ROUTES = [
 
 
 def create_app(settings: Settings, *, loopback_only: bool = True) -> Starlette:
-    """Build the admin for `settings`; the engine, broker and Redis client live as long as it.
+    """Build the admin for `settings`; the engine and the sending broker live as long as it.
 
     `loopback_only`: the server listens on loopback, so without a password only requests
     addressed to a loopback name are answered (no DNS rebinding)."""
@@ -67,16 +66,12 @@ def create_app(settings: Settings, *, loopback_only: bool = True) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict]:
         engine = make_engine(settings, application_name="srjobs-webadmin")
         broker = make_sender(settings)
-        client = redis.Redis.from_url(
-            settings.redis_url, socket_connect_timeout=2, socket_timeout=2
-        )
         if not auth_required(settings):
             logger.warning("ADMIN_PASSWORD is not set: the admin is unauthenticated")
         log_access(settings)
         try:
-            yield {"settings": settings, "engine": engine, "broker": broker, "redis": client}
+            yield {"settings": settings, "engine": engine, "broker": broker}
         finally:
-            client.close()
             broker.close()
             engine.dispose()
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
 import uvicorn
 
-from shared.db import check_migrated, make_engine
-from shared.errors import NotMigrated
 from shared.logsetup import setup_logging
 from shared.settings import Settings
+from shared.startup import ready_to_start
 from webadmin.app import create_app
 from webadmin.auth import auth_required
 
@@ -28,14 +26,9 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
     args = parser.parse_args(argv)
     settings = settings or Settings.from_env()
     setup_logging(settings, "webadmin")
-    engine = make_engine(settings, pool_size=1)
-    try:
-        check_migrated(engine)
-    except NotMigrated as exc:
-        print(f"srjobs webadmin: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
+    code = ready_to_start(settings, "webadmin")
+    if code is not None:
+        return code
     if not auth_required(settings) and args.host not in LOOPBACK:
         logger.warning(
             "listening on %s without ADMIN_PASSWORD: anyone who reaches it can edit schedules",

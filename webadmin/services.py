@@ -182,8 +182,8 @@ class SchedulerStatus:
 
 
 def stale_after(settings: Settings) -> timedelta:
-    """A node unseen for longer than its lease plus two heartbeats no longer counts."""
-    return timedelta(seconds=settings.leader_lease_seconds + 2.0)
+    """A node unseen for longer than this no longer counts (Settings.peer_stale_seconds)."""
+    return timedelta(seconds=settings.peer_stale_seconds)
 
 
 def current_leader(

@@ -17,7 +17,7 @@ from worker.jobs import job  # noqa: E402  (after the broker is bound)
 from worker.refresh import TRACE_SUMMARIES_VIEW, refresh_view  # noqa: E402
 from worker.rescue import rescue_orphans  # noqa: E402
 from worker.resources import current  # noqa: E402
-from worker.retention import prune_runs  # noqa: E402
+from worker.retention import prune_peers, prune_runs  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +41,15 @@ def refresh_trace_summaries() -> None:
 
 @job(
     schedule="17 3 * * *",
-    description="Delete finished runs older than SRJOBS_RUN_RETENTION_DAYS, in small batches",
+    description="Delete finished runs older than SRJOBS_RUN_RETENTION_DAYS, in small batches,"
+    " and scheduler and worker rows gone for a day",
     max_retries=2,
     unique=True,
 )
 def srjobs_prune_runs() -> None:
     res = current()
     prune_runs(res.engine, res.settings.run_retention_days)
+    prune_peers(res.engine)
 
 
 @job(

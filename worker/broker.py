@@ -11,6 +11,7 @@ from dramatiq.middleware import Retries
 from shared.settings import Settings
 from worker.jobs import DEFAULT_MAX_BACKOFF_MS, DEFAULT_MAX_RETRIES, DEFAULT_MIN_BACKOFF_MS
 from worker.run_records import RunRecords
+from worker.startup import WaitForDependencies
 
 _settings: Settings | None = None
 
@@ -29,6 +30,8 @@ def setup_broker(settings: Settings, broker: Broker | None = None) -> Broker:
     # the run record sees whether Retries gave the message up.
     global _settings
     broker.add_middleware(RunRecords(settings), before=Retries)
+    # After-hooks run last-added first: the process waits before anything else boots.
+    broker.add_middleware(WaitForDependencies(settings))
     dramatiq.set_broker(broker)
     _settings = settings
     return broker

@@ -9,11 +9,11 @@ import sys
 from dramatiq import cli as dramatiq_cli
 from sqlalchemy.exc import OperationalError
 
-from shared.db import check_migrated, make_engine
-from shared.errors import NotMigrated
+from shared.db import make_engine
 from shared.logsetup import setup_logging
 from shared.schedules import seed_schedules
 from shared.settings import Settings
+from shared.startup import ready_to_start
 from worker.ops import prepare_metrics_dir, remove_metrics_dir, start_health
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,6 @@ def seed_declared(settings: Settings) -> int:
 
     engine = make_engine(settings, pool_size=1)
     try:
-        check_migrated(engine)
         with engine.begin() as conn:
             return seed_schedules(conn, declared_seeds(settings))
     finally:
@@ -61,11 +60,11 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
     metrics_dir = prepare_metrics_dir() if settings.health_port else None
     health = None
     try:
+        code = ready_to_start(settings, "worker")
+        if code is not None:
+            return code
         try:
             seeded = seed_declared(settings)
-        except NotMigrated as exc:
-            print(f"srjobs worker: {exc}", file=sys.stderr)
-            return 2
         except OperationalError as exc:
             print(f"srjobs worker: the database does not answer: {exc.orig}", file=sys.stderr)
             return 1

@@ -11,10 +11,7 @@ import shutil
 import tempfile
 from typing import TYPE_CHECKING
 
-import psycopg2
-import redis
-
-from shared.db import dsn
+from shared.dependencies import dependencies, readiness
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -38,30 +35,6 @@ def remove_metrics_dir(path: str | None) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def readiness(settings: Settings) -> tuple[bool, dict]:
-    """Ready when the database and Redis both answer within a few seconds."""
-    details: dict[str, str] = {}
-    try:
-        conn = psycopg2.connect(dsn(settings.database_url), connect_timeout=3)
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1")
-        finally:
-            conn.close()
-        details["database"] = "ok"
-    except psycopg2.Error as exc:
-        details["database"] = f"unreachable: {type(exc).__name__}"
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=3)
-    try:
-        client.ping()
-        details["redis"] = "ok"
-    except (redis.RedisError, OSError) as exc:
-        details["redis"] = f"unreachable: {type(exc).__name__}"
-    finally:
-        client.close()
-    return all(v == "ok" for v in details.values()), details
-
-
 def start_health(settings: Settings) -> HealthServer:
     """Serve /healthz, /readyz and /metrics (all worker processes) on SRJOBS_HEALTH_PORT."""
     from prometheus_client import CollectorRegistry
@@ -69,11 +42,12 @@ def start_health(settings: Settings) -> HealthServer:
 
     from shared.health import HealthServer
 
+    needs = dependencies(settings)
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
     return HealthServer(
         settings.health_host,
         settings.health_port,
-        lambda: readiness(settings),
+        lambda: readiness(needs),
         registry=registry,
     ).start()

@@ -13,11 +13,11 @@ import logging
 from dataclasses import dataclass
 
 import redis
-from dramatiq import Broker, Message
+from dramatiq import Broker
 from sqlalchemy import Engine
 
-from shared import nodes, runs
-from shared.dispatch import RUN_ID_OPTION
+from shared import runs
+from shared.dispatch import build_message
 from worker import metrics
 from worker.jobs import REGISTRY, JobSpec
 
@@ -55,15 +55,7 @@ def stalled_after_seconds() -> float:
 
 def resend(broker: Broker, orphan: runs.Orphan, spec: JobSpec) -> None:
     """Send the run's next attempt (Dramatiq counts it as a retry)."""
-    broker.enqueue(
-        Message(
-            queue_name=spec.queue,
-            actor_name=spec.actor_name,
-            args=(),
-            kwargs={},
-            options={RUN_ID_OPTION: orphan.id, "retries": orphan.attempt},
-        )
-    )
+    broker.enqueue(build_message(spec.actor_name, spec.queue, orphan.id, retries=orphan.attempt))
 
 
 def rescue_orphans(engine: Engine, broker: Broker, dead_after_seconds: float) -> dict[str, int]:
@@ -96,6 +88,4 @@ def rescue_orphans(engine: Engine, broker: Broker, dead_after_seconds: float) ->
                 counts["discarded"] += 1
                 metrics.RESCUED.labels(job, "discarded").inc()
                 logger.warning("run %d of %s discarded: %s", run_id, job, error)
-    with engine.begin() as conn:
-        nodes.prune_workers(conn, max(3600.0, dead_after_seconds * 10))
     return counts

@@ -24,8 +24,8 @@ def make_records_engine(settings: Settings, pool_size: int = 2) -> Engine:
     Serves the flusher, the heartbeat and failures; the per-message `running` transition
     uses each worker thread's own connection (worker/connections.py).
 
-    A connection the server dropped is noticed by the statement itself; SQLAlchemy then
-    invalidates the pool and the caller retries once (worker/run_records.py).
+    A connection the server dropped fails the statement that finds it (nothing here retries
+    it); SQLAlchemy then invalidates the pool, so the next checkout connects afresh.
     """
     return create_engine(
         sqlalchemy_url(settings.database_url),

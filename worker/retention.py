@@ -1,4 +1,5 @@
-"""Retention: delete finished runs older than SRJOBS_RUN_RETENTION_DAYS, in short batches."""
+"""Retention: finished runs older than SRJOBS_RUN_RETENTION_DAYS (in short batches) and peers
+gone for a day (`scheduler_nodes`, `worker_nodes`) are deleted by the daily prune job."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 
 from sqlalchemy import Engine
 
-from shared import runs
+from shared import nodes, runs
 from worker import metrics
 
 logger = logging.getLogger(__name__)
@@ -27,3 +28,16 @@ def prune_runs(engine: Engine, retention_days: int, *, batch: int = BATCH) -> in
             break
     logger.info("pruned %d finished run(s) older than %d day(s)", total, retention_days)
     return total
+
+
+def prune_peers(
+    engine: Engine, older_than_seconds: float = nodes.FORGET_AFTER_SECONDS
+) -> dict[str, int]:
+    """Delete scheduler and worker rows not seen for `older_than_seconds` (a day)."""
+    with engine.begin() as conn:
+        pruned = {
+            "schedulers": nodes.prune_schedulers(conn, older_than_seconds),
+            "workers": nodes.prune_workers(conn, older_than_seconds),
+        }
+    logger.info("pruned peers gone for %.0fs: %s", older_than_seconds, pruned)
+    return pruned

@@ -27,7 +27,8 @@ def test_compose_file_validates():
     config = result.stdout
     for service in ("postgres:", "redis:", "migrate:", "scheduler:", "worker:", "webadmin:"):
         assert service in config
-    assert "service_completed_successfully" in config
+    assert "service_completed_successfully" in config  # the one-shot migrate goes first
+    assert "service_healthy" not in config  # services wait for Postgres and Redis themselves
     assert "replicas: 2" in config
 
 

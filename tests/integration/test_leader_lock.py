@@ -12,7 +12,7 @@ from scheduler.outbox import MAX_SEND_ATTEMPTS, Outbox, make_broker
 from scheduler.service import SchedulerService
 from shared import runs
 from shared.errors import LeadershipLost
-from tests.support.throwaway import free_port
+from srjobs.dev import free_port
 
 
 @pytest.fixture

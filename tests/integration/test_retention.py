@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 
 from shared import runs
-from worker.retention import prune_runs
+from worker.retention import prune_peers, prune_runs
 
 
 def test_prune_deletes_only_old_finished_runs_in_batches(engine):
@@ -27,3 +27,28 @@ def test_prune_deletes_only_old_finished_runs_in_batches(engine):
     with engine.connect() as conn:
         left = dict(conn.execute(text("SELECT state, count(*) FROM job_runs GROUP BY state")).all())
     assert left == {"failed": 5, "running": 5, "succeeded": 1}
+
+
+def test_peers_gone_for_more_than_a_day_are_pruned(engine):
+    with engine.begin() as conn:
+        for node, seen in (("gone", "25 hours"), ("recent", "23 hours"), ("alive", "0 seconds")):
+            conn.execute(
+                text(
+                    "INSERT INTO scheduler_nodes (node, role, last_seen_at)"
+                    " VALUES (:n, 'follower', now() - CAST(:s AS interval))"
+                ),
+                {"n": node, "s": seen},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO worker_nodes (worker, node, last_seen_at)"
+                    " VALUES (:w, :n, now() - CAST(:s AS interval))"
+                ),
+                {"w": f"{node}/1/x", "n": node, "s": seen},
+            )
+    assert prune_peers(engine) == {"schedulers": 1, "workers": 1}
+    with engine.connect() as conn:
+        schedulers = set(conn.execute(text("SELECT node FROM scheduler_nodes")).scalars())
+        workers = set(conn.execute(text("SELECT node FROM worker_nodes")).scalars())
+    assert schedulers == workers == {"recent", "alive"}
+    assert prune_peers(engine) == {"schedulers": 0, "workers": 0}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,6 +10,7 @@ import httpx
 from starlette.testclient import TestClient
 
 from shared.settings import Settings
+from srjobs.dev import free_port
 from tests.support.procs import Service, Services
 from tests.support.waiting import wait_for
 from webadmin.app import create_app
@@ -21,7 +21,7 @@ TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 @contextmanager
 def admin_client(settings: Settings, loopback_only: bool = True, **kwargs) -> Iterator[TestClient]:
-    """The app in-process with its lifespan running (engine, broker, Redis client)."""
+    """The app in-process with its lifespan running (engine, sending broker)."""
     kwargs.setdefault("base_url", "http://localhost")
     with TestClient(create_app(settings, loopback_only=loopback_only), **kwargs) as client:
         yield client
@@ -40,12 +40,6 @@ def client_from(source: str, base: str, **kwargs) -> httpx.Client:
     """An HTTP client whose connections leave from the local address `source` (127.0.0.2, ...)."""
     transport = httpx.HTTPTransport(local_address=source)
     return httpx.Client(base_url=base, transport=transport, timeout=10, **kwargs)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_webadmin(

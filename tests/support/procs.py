@@ -47,12 +47,15 @@ class Services:
         self.logdir = logdir
         self.started: list[Service] = []
 
-    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> Service:
+    def start(
+        self, name: str, *args: str, env: dict[str, str] | None = None, module: str = "srjobs.cli"
+    ) -> Service:
+        """`python -m <module> *args` (srjobs by default), logging to a file of its own."""
         log_path = self.logdir / f"{name}-{len(self.started)}.log"
         full_env = {**os.environ, **self.env, **(env or {})}
         handle = log_path.open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "srjobs.cli", *args],
+            [sys.executable, "-m", module, *args],
             env=full_env,
             stdout=handle,
             stderr=subprocess.STDOUT,

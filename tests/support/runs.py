@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dramatiq import Message
 from sqlalchemy import Engine
 
 from shared import runs, schedules
-from shared.dispatch import RUN_ID_OPTION
+from shared.dispatch import build_message
 from tests.support.waiting import wait_for
 
 EXAMPLES = "tests.example_jobs"
@@ -18,7 +17,7 @@ def send_run(engine: Engine, broker, job: str, *args, options=None, **kwargs) ->
         run = runs.create_manual_run(conn, job)
         row = schedules.get_schedule(conn, job)
     broker.enqueue(
-        Message(row.queue, row.actor, args, kwargs, {RUN_ID_OPTION: run.id, **(options or {})})
+        build_message(row.actor, row.queue, run.id, args=args, kwargs=kwargs, **(options or {}))
     )
     with engine.begin() as conn:
         runs.mark_enqueued(conn, run.id)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -15,16 +14,10 @@ import psycopg2
 import pytest
 import redis
 
-from srjobs.dev import pg_binaries
+from srjobs.dev import free_port, pg_binaries
 from tests.support.waiting import wait_for
 
 PG_BIN = pg_binaries() or Path("/usr/lib/postgresql/15/bin")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ThrowawayRedis:

@@ -11,13 +11,8 @@ import httpx
 import psutil
 import pytest
 
+from srjobs.dev import free_port
 from tests.support.waiting import wait_for
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.skipif(

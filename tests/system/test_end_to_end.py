@@ -4,6 +4,7 @@ import httpx
 from sqlalchemy import text
 
 from shared import runs
+from srjobs.dev import free_port
 from tests.support.spans import insert_trace
 from tests.support.waiting import wait_for
 
@@ -11,14 +12,6 @@ from tests.support.waiting import wait_for
 def succeeded_runs(engine, job="refresh_trace_summaries"):
     with engine.connect() as conn:
         return [r for r in runs.list_runs(conn, job, limit=20) if r.state == "succeeded"]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_scheduler_fires_worker_refreshes_admin_shows(services, engine):

@@ -1,12 +1,12 @@
 """Hot reload: schedule changes reach the leader's job store within a second."""
 
 import re
-import socket
 
 import httpx
 from sqlalchemy import text
 
 from shared.schedules import update_schedule
+from srjobs.dev import free_port
 from tests.support.schedulers import (
     cron_slots,
     events,
@@ -18,12 +18,6 @@ from tests.support.waiting import wait_for
 
 JOB = "refresh_trace_summaries"
 IN_FORCE = 1.0  # seconds from the commit
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def expr(engine, name=JOB):

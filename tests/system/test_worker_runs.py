@@ -8,16 +8,9 @@ from sqlalchemy import text
 
 from shared import runs, schedules
 from shared.dispatch import RUN_ID_OPTION, make_sender
+from srjobs.dev import free_port
 from tests.support.runs import EXAMPLES, get, send_run, traceback_of, wait_state
 from tests.support.waiting import wait_for
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def schedule_of(engine, name):

@@ -7,6 +7,7 @@ from scheduler.sync import make_plan, row_signature
 from shared.cron import parse_schedule
 from shared.dispatch import send_backoff_seconds
 from shared.schedules import ScheduleRow
+from shared.settings import Settings
 from worker.run_records import describe_error, outcome
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -17,8 +18,10 @@ def row(name, cron="* * * * *", enabled=True, tz="UTC"):
 
 
 def test_grace_is_one_interval_at_least_a_minute():
-    assert misfire_grace_seconds(parse_schedule("@every 1s"), NOW) == 60
-    assert misfire_grace_seconds(parse_schedule("@hourly"), NOW) == 3600
+    minimum = Settings().misfire_grace_seconds
+    assert minimum == 60
+    assert misfire_grace_seconds(parse_schedule("@every 1s"), NOW, minimum) == 60
+    assert misfire_grace_seconds(parse_schedule("@hourly"), NOW, minimum) == 3600
 
 
 def test_missed_only_beyond_grace():

@@ -24,7 +24,7 @@ def test_catch_up_skips_to_the_first_slot_within_the_grace():
     resume = catch_up_from(every, NOW - timedelta(hours=5), NOW, 60)
     assert resume == datetime(2026, 1, 1, 11, 59, 30, tzinfo=UTC)
     hourly = parse_schedule("@hourly")
-    grace = misfire_grace_seconds(hourly, NOW)
+    grace = misfire_grace_seconds(hourly, NOW, 60)
     assert catch_up_from(hourly, NOW - timedelta(days=2), NOW, grace) == datetime(
         2026, 1, 1, 12, 0, tzinfo=UTC
     )

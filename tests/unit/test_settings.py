@@ -1,3 +1,5 @@
+from dataclasses import fields
+
 import pytest
 
 from shared.db import safe_url, sqlalchemy_url
@@ -72,3 +74,57 @@ def test_repr_never_shows_credentials():
     )
     assert not {"pgsecret", "rsecret", "adminsecret"} & set(repr(s).replace("'", " ").split())
     assert "secret" not in repr(s)
+
+
+def test_every_field_is_read_from_its_own_variable():
+    names = [f.metadata.get("env") for f in fields(Settings)]
+    assert None not in names, "a field without a variable"
+    assert len(names) == len(set(names)), "two fields read the same variable"
+
+
+def test_from_env_with_nothing_set_equals_the_dataclass_defaults():
+    built, read = Settings(node_name="n"), Settings.from_env({"NODE_NAME": "n"})
+    assert built == read
+    assert read.startup_timeout_seconds == 60
+
+
+@pytest.mark.parametrize(
+    ("lease", "override", "expected"),
+    [(5.0, None, 1.0), (3.0, None, 1.0), (1.5, None, 0.5), (5.0, 0.2, 0.2)],
+)
+def test_leader_check_is_derived_from_the_lease_unless_set(lease, override, expected):
+    direct = Settings(leader_lease_seconds=lease, leader_check_override=override)
+    env = {"SRJOBS_LEADER_LEASE_SECONDS": str(lease)}
+    if override is not None:
+        env["SRJOBS_LEADER_CHECK_SECONDS"] = str(override)
+    assert direct.leader_check_seconds == pytest.approx(expected)
+    assert Settings.from_env(env).leader_check_seconds == pytest.approx(expected)
+
+
+def test_peer_staleness_follows_the_lease():
+    assert Settings(leader_lease_seconds=5).peer_stale_seconds == 7
+    assert Settings(leader_lease_seconds=10).peer_stale_seconds == 12
+
+
+@pytest.mark.parametrize(
+    ("values", "name"),
+    [
+        ({"worker_dead_seconds": 1}, "SRJOBS_WORKER_DEAD_SECONDS"),
+        ({"leader_lease_seconds": 0.5}, "SRJOBS_LEADER_LEASE_SECONDS"),
+        ({"startup_timeout_seconds": -1}, "SRJOBS_STARTUP_TIMEOUT_SECONDS"),
+        ({"log_format": "xml"}, "LOG_FORMAT"),
+        ({"database_url": "mysql://x"}, "DATABASE_URL"),
+        ({"redis_url": "http://x"}, "REDIS_URL"),
+    ],
+)
+def test_validation_runs_however_settings_is_built(values, name):
+    with pytest.raises(ConfigError, match=name):
+        Settings(**values)
+
+
+def test_startup_timeout_is_read_and_checked():
+    env = {"SRJOBS_STARTUP_TIMEOUT_SECONDS": "2.5"}
+    assert Settings.from_env(env).startup_timeout_seconds == 2.5
+    assert Settings.from_env({"SRJOBS_STARTUP_TIMEOUT_SECONDS": "0"}).startup_timeout_seconds == 0
+    with pytest.raises(ConfigError, match="SRJOBS_STARTUP_TIMEOUT_SECONDS"):
+        Settings.from_env({"SRJOBS_STARTUP_TIMEOUT_SECONDS": "soon"})

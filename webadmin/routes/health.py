@@ -1,49 +1,31 @@
-"""Liveness, readiness and metrics of the admin."""
+"""Liveness, readiness and metrics of the admin.
+
+`/readyz` is the readiness every srjobs service serves (shared/dependencies.py): 200 when
+Postgres and Redis answer. `/healthz` is liveness elsewhere, but the contract fixes the admin's
+as "200 when the database answers, 503 otherwise", so here it probes the database only.
+"""
 
 from __future__ import annotations
 
-import redis
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-
-def _ping(engine: Engine) -> None:
-    with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
+from shared.dependencies import dependencies, postgres, readiness
 
 
 async def healthz(request: Request) -> JSONResponse:
-    """GET /healthz: 200 while the database answers."""
-    try:
-        await run_in_threadpool(_ping, request.state.engine)
-    except SQLAlchemyError as exc:
-        return JSONResponse({"status": "error", "database": str(exc.__class__.__name__)}, 503)
+    """GET /healthz: 200 while the database answers (the contract), 503 otherwise."""
+    ok, found = await run_in_threadpool(readiness, [postgres(request.state.settings)])
+    if not ok:
+        return JSONResponse({"status": "error", **found}, 503)
     return JSONResponse({"status": "ok"})
-
-
-def _checks(engine: Engine, client: redis.Redis) -> dict[str, str]:
-    found: dict[str, str] = {}
-    try:
-        _ping(engine)
-        found["database"] = "ok"
-    except SQLAlchemyError as exc:
-        found["database"] = type(exc).__name__
-    try:
-        client.ping()
-        found["redis"] = "ok"
-    except (redis.RedisError, OSError) as exc:
-        found["redis"] = type(exc).__name__
-    return found
 
 
 async def readyz(request: Request) -> JSONResponse:
     """GET /readyz: 200 when the database and Redis answer, 503 otherwise."""
-    found = await run_in_threadpool(_checks, request.state.engine, request.state.redis)
-    ready = all(v == "ok" for v in found.values())
+    ready, found = await run_in_threadpool(readiness, dependencies(request.state.settings))
     return JSONResponse({"ready": ready, **found}, 200 if ready else 503)
 
 
