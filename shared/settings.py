@@ -8,7 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from shared import access
+from shared.brokers import parse_redis_url
 from shared.errors import ConfigError
+from shared.pg_url import parse_database_url
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/srjobs"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -91,11 +93,9 @@ class Settings:
                 f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}"
             )
         database_url = env.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-        if not database_url.startswith(("postgresql://", "postgres://", "postgresql+psycopg2://")):
-            raise ConfigError("DATABASE_URL must be a postgresql:// URL")
+        parse_database_url(database_url)  # raises ConfigError naming DATABASE_URL
         redis_url = env.get("REDIS_URL") or DEFAULT_REDIS_URL
-        if not redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError("REDIS_URL must be a redis:// URL")
+        parse_redis_url(redis_url)  # raises ConfigError naming REDIS_URL
         lease = _float(env, "SRJOBS_LEADER_LEASE_SECONDS", 5.0, minimum=1.0)
         heartbeat = _float(env, "SRJOBS_WORKER_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
         dead = _float(env, "SRJOBS_WORKER_DEAD_SECONDS", 60.0, minimum=1.0)

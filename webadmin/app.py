@@ -7,12 +7,12 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from shared.brokers import redis_client
 from shared.db import make_engine
 from shared.dispatch import make_sender
 from shared.settings import Settings
@@ -67,9 +67,7 @@ def create_app(settings: Settings, *, loopback_only: bool = True) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict]:
         engine = make_engine(settings, application_name="srjobs-webadmin")
         broker = make_sender(settings)
-        client = redis.Redis.from_url(
-            settings.redis_url, socket_connect_timeout=2, socket_timeout=2
-        )
+        client = redis_client(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
         if not auth_required(settings):
             logger.warning("ADMIN_PASSWORD is not set: the admin is unauthenticated")
         log_access(settings)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import psycopg2
 import redis
 
+from shared.brokers import redis_client
 from shared.db import dsn
 from shared.settings import Settings
 
@@ -51,7 +52,7 @@ def readiness(settings: Settings) -> tuple[bool, dict]:
         details["database"] = "ok"
     except psycopg2.Error as exc:
         details["database"] = f"unreachable: {type(exc).__name__}"
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=3)
+    client = redis_client(settings.redis_url, socket_timeout=3, socket_connect_timeout=3)
     try:
         client.ping()
         details["redis"] = "ok"
