@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 import redis
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
-from redis.sentinel import Sentinel, SentinelConnectionPool
+from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 
 from shared.errors import ConfigError
 
@@ -30,7 +30,7 @@ PLAIN_SCHEMES = ("redis", "rediss", "unix")
 DEFAULT_SENTINEL_PORT = 26379
 # A sent message counts as handed over once a replica has it too (Redis replicates
 # asynchronously: a message only on the primary dies with it). How long a send waits for that:
-REPLICA_ACK_MS = 1000
+REPLICA_ACK_MS = 500
 # After a send that no replica confirmed in time, later sends do not wait for this long.
 REPLICA_LAG_BACKOFF_SECONDS = 10.0
 
@@ -89,6 +89,18 @@ def parse_redis_url(redis_url: str) -> SentinelGroup | None:
     )
 
 
+class PrimaryConnection(SentinelManagedConnection):
+    """A connection to the group's primary that asks the sentinels again on every reconnect.
+
+    redis-py's own reconnects a dropped connection that a client keeps (a single-connection
+    client, a retried command) to the address it had, the dead primary's, forever."""
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        if not self._sock:
+            self.connect()  # SentinelManagedConnection.connect: the current primary's address
+        super().send_packed_command(command, check_health)
+
+
 class SentinelRedis(redis.Redis):
     """A client of a group's current primary; closing it also closes its sentinel clients."""
 
@@ -117,6 +129,7 @@ def redis_client(redis_url: str, *, single_connection: bool = False, **options: 
     pool = SentinelConnectionPool(
         group.service,
         sentinel,
+        connection_class=PrimaryConnection,
         db=group.db,
         password=group.password,
         username=group.username,
