@@ -271,6 +271,12 @@ def first_success_after(engine: Engine, since: datetime) -> datetime | None:
     )
 
 
+def run_ids(engine: Engine) -> set[int]:
+    """Every run the database knows."""
+    with engine.connect() as conn:
+        return set(conn.execute(text("SELECT id FROM job_runs")).scalars())
+
+
 def unsettled(engine: Engine) -> list[tuple[int, str]]:
     """Runs not finished yet: (id, state)."""
     with engine.connect() as conn:
