@@ -33,6 +33,7 @@ DEFAULT_SENTINEL_PORT = 26379
 REPLICA_ACK_MS = 500
 # After a send that no replica confirmed in time, later sends do not wait for this long.
 REPLICA_LAG_BACKOFF_SECONDS = 10.0
+SENTINEL_TIMEOUTS = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,8 @@ class PrimaryConnection(SentinelManagedConnection):
     """A connection to the group's primary that asks the sentinels again on every reconnect.
 
     redis-py's own reconnects a dropped connection that a client keeps (a single-connection
-    client, a retried command) to the address it had, the dead primary's, forever."""
+    client, a retried command) to the address it had, the dead primary's, forever
+    (redis/redis-py#3874). tests/integration/test_sentinel_connection.py pins this."""
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         if not self._sock:
@@ -124,8 +126,12 @@ def redis_client(redis_url: str, *, single_connection: bool = False, **options: 
             redis_url, single_connection_client=single_connection, **options
         )
         return client
-    socket_options = {k: v for k, v in options.items() if k.startswith("socket_")}
-    sentinel = Sentinel(list(group.sentinels), sentinel_kwargs=socket_options)
+    # A sentinel that does not answer must not hang the lookup: the next one is asked.
+    sentinel_options = {
+        **SENTINEL_TIMEOUTS,
+        **{k: v for k, v in options.items() if k in SENTINEL_TIMEOUTS},
+    }
+    sentinel = Sentinel(list(group.sentinels), sentinel_kwargs=sentinel_options)
     pool = SentinelConnectionPool(
         group.service,
         sentinel,
@@ -148,7 +154,8 @@ def is_replicated(client: redis.Redis) -> bool:
 
 def redis_broker(redis_url: str, namespace: str, **broker_options: Any) -> RedisBroker:
     """The worker's Dramatiq broker; its consumers reconnect to the current primary."""
-    return RedisBroker(client=redis_client(redis_url), namespace=namespace, **broker_options)
+    client = redis_client(redis_url, socket_connect_timeout=5, socket_keepalive=True)
+    return RedisBroker(client=client, namespace=namespace, **broker_options)
 
 
 class SenderBroker(RedisBroker):
