@@ -8,7 +8,6 @@ from tests.conftest import service_env
 from tests.support.admin import start_webadmin
 from tests.support.ha import (
     JOB,
-    RedisGroup,
     first_success_after,
     now,
     start_cluster,
@@ -21,17 +20,6 @@ from tests.support.schedulers import assert_every_slot_once, cron_slots, set_cro
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.ha, pytest.mark.timeout(300)]
-
-
-@pytest.fixture
-def redis_group(tmp_path):
-    base = tmp_path / "redis"
-    base.mkdir()
-    group = RedisGroup(base)
-    try:
-        yield group.start()
-    finally:
-        group.stop()
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ PG_TOOLS = (PG_BIN / "initdb").resolve().parent
 
 
 @contextlib.contextmanager
-def _client(port: int) -> Iterator[redis.Redis]:
+def redis_on(port: int) -> Iterator[redis.Redis]:
     client = redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1)
     try:
         yield client
@@ -42,7 +42,7 @@ def _client(port: int) -> Iterator[redis.Redis]:
 
 
 def _pings(port: int) -> bool:
-    with _client(port) as client:
+    with redis_on(port) as client:
         return bool(client.ping())
 
 
@@ -93,14 +93,14 @@ class RedisGroup:
     def primary(self) -> int | None:
         """The primary's port as the sentinels name it."""
         for port in self.sentinels:
-            with contextlib.suppress(redis.RedisError), _client(port) as client:
+            with contextlib.suppress(redis.RedisError), redis_on(port) as client:
                 address = client.sentinel_get_master_addr_by_name(SERVICE)
                 if address:
                     return int(address[1])
         return None
 
     def in_sync(self, port: int) -> bool:
-        with _client(port) as client:
+        with redis_on(port) as client:
             info = client.info("replication")
         return info.get("master_link_status") == "up" and not info.get("master_sync_in_progress")
 
@@ -110,7 +110,7 @@ class RedisGroup:
         if primary is None:
             return False
         for port in self.sentinels:
-            with _client(port) as client:
+            with redis_on(port) as client:
                 state = client.sentinel_master(SERVICE)
             if state["port"] != primary or not state["is_master"] or state["is_sdown"]:
                 return False
