@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.srjobs-installed
 
-.PHONY: dev test lint typecheck fmt bench install clean
+.PHONY: dev test test-ha lint typecheck fmt bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Failover tests: replicated Redis and Postgres started from the binaries, primaries killed -9.
+test-ha: $(STAMP)
+	$(BIN)/python -m pytest -m ha -s tests/ha $(PYTEST_ARGS)
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -7,8 +7,9 @@ import logging
 import psycopg2
 from psycopg2 import errorcodes, sql
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 
+from shared import pg_url
 from shared.errors import NotMigrated
 from shared.settings import Settings
 
@@ -24,12 +25,11 @@ KEEPALIVES = {
 
 
 def sqlalchemy_url(database_url: str) -> URL:
-    """Map a libpq URL to SQLAlchemy's psycopg2 dialect.
+    """Map a libpq URL (one host or several) to SQLAlchemy's psycopg2 dialect.
 
     SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3, which srjobs does not use.
     """
-    url = make_url(database_url.replace("postgres://", "postgresql://", 1))
-    return url.set(drivername="postgresql+psycopg2")
+    return pg_url.sqlalchemy_url(pg_url.parse_database_url(database_url))
 
 
 def safe_url(database_url: str) -> str:
@@ -38,12 +38,8 @@ def safe_url(database_url: str) -> str:
 
 
 def dsn(database_url: str) -> str:
-    """A libpq DSN for direct psycopg2 connections."""
-    return (
-        sqlalchemy_url(database_url)
-        .set(drivername="postgresql")
-        .render_as_string(hide_password=False)
-    )
+    """A libpq URL for direct psycopg2 connections (a host list stays a host list)."""
+    return pg_url.libpq_url(pg_url.parse_database_url(database_url))
 
 
 def make_engine(
@@ -73,15 +69,11 @@ def connect_raw(
 
 def ensure_database(database_url: str) -> bool:
     """Create the URL's database when it does not exist; True when this call created it."""
-    url = sqlalchemy_url(database_url)
-    name = url.database
+    target = pg_url.parse_database_url(database_url)
+    name = target.database
     if not name:
         raise NotMigrated("DATABASE_URL names no database")
-    admin = (
-        url.set(database="postgres")
-        .set(drivername="postgresql")
-        .render_as_string(hide_password=False)
-    )
+    admin = pg_url.libpq_url(target, database="postgres")
     conn = psycopg2.connect(admin, **KEEPALIVES)
     conn.autocommit = True
     try:

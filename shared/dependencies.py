@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import psycopg2
 import redis
 
+from shared.brokers import redis_client
 from shared.db import dsn, safe_url
 from shared.errors import NotMigrated
 from shared.migrate import MIGRATE_HINT
@@ -59,7 +60,7 @@ def probe_postgres(database_url: str, timeout: float, *, missing_ok: bool = Fals
 
 def probe_redis(redis_url: str, timeout: float) -> None:
     """PING on a fresh connection."""
-    client = redis.Redis.from_url(redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    client = redis_client(redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
     try:
         client.ping()
     finally:

@@ -14,6 +14,7 @@ from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine
 
 from shared import runs
+from shared.brokers import SenderBroker, sender_broker
 from shared.runs import Run
 from shared.settings import Settings
 
@@ -22,22 +23,12 @@ logger = logging.getLogger(__name__)
 RUN_ID_OPTION = "srjobs_run_id"
 
 
-class SenderBroker(RedisBroker):
-    """A Redis broker that only sends; closing it also releases its Redis connections."""
-
-    def close(self) -> None:
-        super().close()
-        self.client.close()
-        self.client.connection_pool.disconnect()
-
-
 def make_sender(settings: Settings, **redis_options: object) -> SenderBroker:
     """A broker used only to send messages: no actors, no middleware, no connection yet.
 
     Redis calls time out (`socket_timeout`, ...) rather than hang a sender."""
     options = {"socket_timeout": 5, "socket_connect_timeout": 2, **redis_options}
-    client = redis.Redis.from_url(settings.redis_url, **options)
-    return SenderBroker(client=client, namespace=settings.redis_namespace, middleware=[])
+    return sender_broker(settings.redis_url, settings.redis_namespace, **options)
 
 
 def build_message(

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from shared import access
+from shared.brokers import parse_redis_url
 from shared.errors import ConfigError
+from shared.pg_url import parse_database_url
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/srjobs"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 LOG_FORMATS = ("text", "json")
-DATABASE_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg2://")
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 # How often a scheduler writes its `scheduler_nodes` row (scheduler/service.py).
 SCHEDULER_HEARTBEAT_SECONDS = 1.0
 # Heartbeats a peer may miss, beyond its lease, before the admin calls it stale.
@@ -153,10 +153,8 @@ class Settings:
             raise ConfigError(
                 f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}"
             )
-        if not self.database_url.startswith(DATABASE_SCHEMES):
-            raise ConfigError("DATABASE_URL must be a postgresql:// URL")
-        if not self.redis_url.startswith(REDIS_SCHEMES):
-            raise ConfigError("REDIS_URL must be a redis:// URL")
+        parse_database_url(self.database_url)  # raises ConfigError naming DATABASE_URL
+        parse_redis_url(self.redis_url)  # raises ConfigError naming REDIS_URL
         if self.worker_dead_seconds < 3 * self.worker_heartbeat_seconds:
             raise ConfigError(
                 "SRJOBS_WORKER_DEAD_SECONDS must be at least 3 x SRJOBS_WORKER_HEARTBEAT_SECONDS"

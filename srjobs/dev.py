@@ -22,7 +22,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg2
+import redis
 
+from shared.brokers import parse_redis_url, redis_client
 from shared.db import dsn
 from shared.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
 
@@ -50,6 +52,14 @@ def postgres_answers(url: str) -> bool:
 
 
 def redis_answers(url: str) -> bool:
+    if parse_redis_url(url) is not None:  # a Sentinel group: ask for its primary
+        client = redis_client(url, socket_timeout=3, socket_connect_timeout=3)
+        try:
+            return bool(client.ping())
+        except (redis.RedisError, OSError):
+            return False
+        finally:
+            client.close()
     parts = urlsplit(url)
     try:
         with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), 3) as s:

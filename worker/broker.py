@@ -5,9 +5,9 @@ from __future__ import annotations
 import dramatiq
 import dramatiq.broker
 from dramatiq import Broker
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Retries
 
+from shared.brokers import redis_broker
 from shared.settings import Settings
 from worker.jobs import DEFAULT_MAX_BACKOFF_MS, DEFAULT_MAX_RETRIES, DEFAULT_MIN_BACKOFF_MS
 from worker.run_records import RunRecords
@@ -19,7 +19,7 @@ _settings: Settings | None = None
 def setup_broker(settings: Settings, broker: Broker | None = None) -> Broker:
     """Add srjobs' middleware to `broker` (a Redis broker by default) and bind it globally."""
     if broker is None:
-        broker = RedisBroker(url=settings.redis_url, namespace=settings.redis_namespace)
+        broker = redis_broker(settings.redis_url, settings.redis_namespace)
     for middleware in broker.middleware:
         if isinstance(middleware, Retries):
             # Plain actors (periodiq-declared ones too) get the same defaults as @job.
