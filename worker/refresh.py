@@ -93,12 +93,11 @@ def refresh_view(
 
 def take_refresh_lock(cur: Cursor, view: str, *, wait: bool) -> bool:
     """The refresh's transaction-level lock on `view`: wait for it, or try once."""
-    function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
-    cur.execute(
-        sql.SQL("SELECT {}(%s, hashtext(%s))").format(sql.Identifier(function)),
-        (REFRESH_LOCK_CLASS, view),
-    )
-    return wait or bool(cur.fetchone()[0])
+    if wait:
+        cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (REFRESH_LOCK_CLASS, view))
+        return True
+    cur.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", (REFRESH_LOCK_CLASS, view))
+    return bool(cur.fetchone()[0])
 
 
 def permanent_error(
