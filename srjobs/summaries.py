@@ -12,7 +12,7 @@ import sys
 import psycopg2
 from sqlalchemy.exc import OperationalError
 
-from shared.db import check_migrated, dsn, make_engine
+from shared.db import MIGRATE_HINT, check_migrated, dsn, make_engine
 from shared.errors import NotMigrated
 from shared.logsetup import setup_logging
 from shared.settings import Settings
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
         finally:
             conn.close()
         if mode is None:
-            raise NotMigrated(f"{TRACE_SUMMARIES_VIEW} does not exist: run `srjobs migrate`")
+            raise NotMigrated(f"{TRACE_SUMMARIES_VIEW} does not exist: {MIGRATE_HINT}")
     except NotMigrated as exc:
         print(f"srjobs summaries: {exc}", file=sys.stderr)
         return 2

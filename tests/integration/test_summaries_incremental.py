@@ -249,3 +249,30 @@ def test_concurrent_ingest_while_runs_happen(db_url, conn, definition):
     assert found[:2] == (0, 0) and found[2] == scalar(
         conn, "SELECT count(DISTINCT trace_id) FROM otel_traces"
     )
+
+
+def alembic_to(engine, revision: str) -> None:
+    from alembic import command
+
+    from shared.migrate import _config
+
+    with engine.connect() as c:
+        cfg = _config()
+        cfg.attributes["connection"] = c
+        if revision == "head":
+            command.upgrade(cfg, revision)
+        else:
+            command.downgrade(cfg, revision)
+        c.commit()
+
+
+def test_downgrade_refuses_in_incremental_mode_and_works_in_view_mode(engine, conn):
+    set_mode(conn, "incremental")
+    with pytest.raises(Exception, match="srjobs summaries --mode view"):
+        alembic_to(engine, "0001")
+    assert scalar(conn, "SELECT version_num FROM alembic_version") == "0002"
+    set_mode(conn, "view")
+    alembic_to(engine, "0001")
+    assert scalar(conn, "SELECT to_regclass('otel_trace_changes') IS NULL") is True
+    alembic_to(engine, "head")
+    assert set_mode(conn, "incremental") is True
