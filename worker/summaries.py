@@ -73,7 +73,7 @@ SELECT spans.trace_id,
 """
 # An array, not a semi-join: the planner cannot tell its size, so it always looks the traces up
 # by the trace_id index instead of scanning the window once the touched traces are many.
-ONLY_TOUCHED = " AND trace_id = ANY (ARRAY(SELECT trace_id FROM otel_trace_touched))"
+ONLY_TOUCHED = " AND trace_id = ANY (ARRAY(SELECT DISTINCT trace_id FROM otel_trace_touched))"
 
 # The view's indexes as migration 0001 created them: (name, definition over {table}).
 INDEXES = (
