@@ -71,23 +71,32 @@ def concurrent_refresh(conn) -> None:
     conn.commit()
 
 
-def prepare(conn, spans: int) -> None:
-    """Load the window, convert to incremental mode, create the twin view."""
-    add_spans(conn, spans)
+def set_mode(conn, mode: str) -> None:
     with conn.cursor() as cur:
-        convert(cur, "incremental")
-        cur.execute(
-            sql.SQL("CREATE MATERIALIZED VIEW {} AS ").format(sql.Identifier(TWIN))
-            + summary_query(only_touched=False)
-        )
-        cur.execute(sql.SQL("CREATE UNIQUE INDEX ON {} (trace_id)").format(sql.Identifier(TWIN)))
+        convert(cur, mode)
     conn.commit()
 
 
-def catch_up(conn) -> None:
-    """Bring both up to date (after a load), untimed."""
-    incremental_run(conn)
-    concurrent_refresh(conn)
+def twin(conn, *, create: bool) -> None:
+    """Create, or plainly refresh, the twin view (untimed, after a bulk load)."""
+    name = sql.Identifier(TWIN)
+    with conn.cursor() as cur:
+        if create:
+            cur.execute(
+                sql.SQL("CREATE MATERIALIZED VIEW {} AS ").format(name)
+                + summary_query(only_touched=False)
+            )
+            cur.execute(sql.SQL("CREATE UNIQUE INDEX ON {} (trace_id)").format(name))
+        else:
+            cur.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(name))
+    conn.commit()
+
+
+def load(conn, spans: int) -> None:
+    """Bulk-load spans in view mode (no capture), then convert to incremental mode."""
+    set_mode(conn, "view")
+    add_spans(conn, spans)
+    set_mode(conn, "incremental")
 
 
 def rounds_after_new_spans(conn, new: int, *, with_concurrent: bool) -> dict:
@@ -173,10 +182,11 @@ def measure(url: str, sizes: tuple[int, int], news: tuple[int, int, int]) -> dic
     conn = psycopg2.connect(url)
     out: dict = {"sizes": sizes, "news": news}
     try:
-        prepare(conn, sizes[0])
+        load(conn, sizes[0])
+        twin(conn, create=True)
         out["small"] = rounds_after_new_spans(conn, news[1], with_concurrent=True)
-        add_spans(conn, sizes[1] - sizes[0])
-        catch_up(conn)
+        load(conn, sizes[1] - sizes[0])
+        twin(conn, create=False)
         out["large"] = {
             new: rounds_after_new_spans(conn, new, with_concurrent=new == news[1]) for new in news
         }
