@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 import uuid
@@ -173,9 +174,16 @@ def ingest_ratios(conn, traces_per_batch: int) -> list[float]:
     return ratios
 
 
-def spread(values: list[float], scale: float = 1.0, unit: str = "s") -> str:
-    med = statistics.median(values) * scale
-    return f"{med:.3g} {unit} (min {min(values) * scale:.3g}, max {max(values) * scale:.3g})"
+def figure(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def spread(values: list[float], scale: float = 1.0, unit: str = " s") -> str:
+    """Median (min, max) of a measurement's rounds."""
+    med, low, high = (
+        figure(v * scale) for v in (statistics.median(values), *sorted(values)[:: len(values) - 1])
+    )
+    return f"{med}{unit} (min {low}, max {high})"
 
 
 def measure(url: str, sizes: tuple[int, int], news: tuple[int, int, int]) -> dict:
@@ -196,6 +204,7 @@ def measure(url: str, sizes: tuple[int, int], news: tuple[int, int, int]) -> dic
             out["spans"] = cur.fetchone()[0]
         conn.commit()
         out["ingest"] = {t: ingest_ratios(conn, t) for t in (BATCH // 10, BATCH)}
+        out["load"] = os.getloadavg()[0]
     finally:
         conn.close()
     return out
@@ -220,7 +229,7 @@ def rows(r: dict, command: str) -> list[dict]:
             "metric": f"incremental run vs REFRESH ... CONCURRENTLY, {at} in the window,"
             f" {usual:,} new spans since the last run",
             "target": ">= 20x faster",
-            "measured": f"incremental {spread(main['incremental'], 1000, 'ms')}, concurrent"
+            "measured": f"incremental {spread(main['incremental'], 1000, ' ms')}, concurrent"
             f" {spread(main['concurrent'])}; ratio"
             f" {spread(ratio_of(main['concurrent'], main['incremental']), 1, 'x')}"
             f" ({ROUNDS} rounds)",
@@ -231,7 +240,7 @@ def rows(r: dict, command: str) -> list[dict]:
             "metric": f"incremental run vs new spans since the last run ({at})",
             "target": "grows with the new spans",
             "measured": "; ".join(
-                f"{new:,} new: {spread(r['large'][new]['incremental'], 1000, 'ms')}"
+                f"{new:,} new: {spread(r['large'][new]['incremental'], 1000, ' ms')}"
                 for new in (few, usual, many)
             ),
             "peers": "-",
@@ -240,9 +249,9 @@ def rows(r: dict, command: str) -> list[dict]:
         {
             "metric": f"incremental run vs window size ({usual:,} new spans)",
             "target": "flat in the window (the concurrent refresh grows with it)",
-            "measured": f"{small:,} spans: {spread(r['small']['incremental'], 1000, 'ms')}"
+            "measured": f"{small:,} spans: {spread(r['small']['incremental'], 1000, ' ms')}"
             f" (concurrent {spread(r['small']['concurrent'])}); {r['spans']:,} spans:"
-            f" {spread(main['incremental'], 1000, 'ms')} (concurrent"
+            f" {spread(main['incremental'], 1000, ' ms')} (concurrent"
             f" {spread(main['concurrent'])})",
             "peers": "-",
             "command": command,
@@ -277,7 +286,8 @@ def rows(r: dict, command: str) -> list[dict]:
             "measured": f"view: ~{CADENCE_SECONDS / conc_per_span / 1e6:,.0f}M spans in the"
             f" 7-day window (linear from {r['spans']:,}); incremental: ~"
             f"{per_run / 1e6:,.1f}M new spans per 2-minute run (~{per_run / CADENCE_SECONDS:,.0f}"
-            " spans/s sustained, as many leaving the window), whatever the window",
+            " spans/s sustained, as many leaving the window), whatever the window;"
+            f" load average {r['load']:.1f} on this 2-core machine at the end",
             "peers": "-",
             "command": command,
         },
