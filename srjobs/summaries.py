@@ -12,9 +12,10 @@ import sys
 import psycopg2
 from sqlalchemy.exc import OperationalError
 
-from shared.db import MIGRATE_HINT, check_migrated, dsn, make_engine
+from shared.db import dsn, make_engine
 from shared.errors import NotMigrated
 from shared.logsetup import setup_logging
+from shared.migrate import MIGRATE_HINT, check_migrated
 from shared.settings import Settings
 from worker.summaries import MODES, TRACE_SUMMARIES_VIEW, current_mode
 from worker.summaries_mode import convert

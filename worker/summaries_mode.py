@@ -13,8 +13,8 @@ import logging
 from psycopg2 import sql
 from psycopg2.extensions import cursor as Cursor
 
-from shared.db import MIGRATE_HINT
 from shared.errors import InvalidInput, NotMigrated
+from shared.migrate import MIGRATE_HINT
 from worker.refresh import take_refresh_lock
 from worker.summaries import (
     CAPTURE_TRIGGERS,
