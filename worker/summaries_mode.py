@@ -20,6 +20,7 @@ from worker.summaries import (
     CAPTURE_TRIGGERS,
     INDEXES,
     MODES,
+    SAVE_WINDOW,
     TRACE_SUMMARIES_VIEW,
     WINDOW_START,
     current_mode,
@@ -38,7 +39,6 @@ SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END, a.
  WHERE c.oid = to_regclass(%s) AND a.grantee <> c.relowner
 """
 OWNER = "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = to_regclass(%s)"
-SAVE_WINDOW = "UPDATE otel_trace_summaries_state SET window_start = {window_start}"
 FORGET_WINDOW = "UPDATE otel_trace_summaries_state SET window_start = NULL"
 DROP_CHANGES = "DELETE FROM otel_trace_changes"
 

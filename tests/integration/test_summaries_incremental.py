@@ -2,8 +2,10 @@
 equals the view's own query at the same now(), every column compared both ways."""
 
 import threading
+import uuid
 
 import pytest
+from psycopg2 import sql
 
 from shared.errors import InvalidInput
 from tests.support.summaries import (
@@ -86,6 +88,28 @@ def test_conversion_keeps_columns_types_indexes_and_rows_and_comes_back(conn, de
     assert catalogue(conn) == view_catalogue
     assert set_mode(conn, "view") is False
     assert run_and_compare(conn, definition) == ("concurrent", (0, 0, 1))
+
+
+def test_readers_keep_their_grants_both_ways(conn):
+    reader = f"srjobs_reader_{uuid.uuid4().hex[:8]}"
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(reader)))
+        cur.execute(
+            sql.SQL("GRANT SELECT ON otel_trace_summaries TO {}").format(sql.Identifier(reader))
+        )
+    conn.commit()
+    can_read = "SELECT has_table_privilege(%s, 'otel_trace_summaries', 'SELECT')"
+    try:
+        for mode in ("incremental", "view"):
+            assert set_mode(conn, mode) is True
+            assert scalar(conn, can_read, (reader,)) is True
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("REVOKE ALL ON otel_trace_summaries FROM {}").format(sql.Identifier(reader))
+            )
+            cur.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(reader)))
+        conn.commit()
 
 
 def test_a_bad_mode_changes_nothing(conn):
