@@ -1,7 +1,7 @@
 """Change capture on otel_traces for the incremental mode of otel_trace_summaries.
 
 The triggers are created disabled: `srjobs summaries --mode incremental` enables them and
-`--mode view` disables them again, so the default view mode costs ingest nothing. See
+`--mode view` disables them again, so the default view mode writes no change rows. See
 docs/architecture.md ("Trace summaries: two modes").
 
 Revision ID: 0002
