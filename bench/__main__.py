@@ -32,6 +32,7 @@ MODULES = [
     ("admin_latency", 0.15),
     ("scheduler_scale", 0.10),
     ("refresh", 0.23),
+    ("summaries", 0.25),
     ("ha_failover", 0.0),  # share 0: only when named, `python -m bench ha_failover` (~6 min)
 ]
 

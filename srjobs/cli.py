@@ -1,4 +1,4 @@
-"""`srjobs migrate|scheduler|worker|webadmin|dev`: each subcommand imports only its service."""
+"""`srjobs COMMAND`: each subcommand imports only its service."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ commands:
   worker      run a Dramatiq worker for all actors  [--processes N] [--threads N]
   webadmin    run the admin UI and JSON API          [--host H] [--port P]
   dev         run the whole stack on this machine for a first look
+  summaries   show how otel_trace_summaries is kept  [--mode view|incremental]
 """
 
 
@@ -57,6 +58,12 @@ def webadmin(argv: list[str]) -> int:
     return webadmin_main(argv)
 
 
+def summaries(argv: list[str]) -> int:
+    from srjobs.summaries import main as summaries_main
+
+    return summaries_main(argv)
+
+
 def dev(argv: list[str]) -> int:
     from srjobs.dev import main as dev_main
 
@@ -69,6 +76,7 @@ COMMANDS = {
     "worker": worker,
     "webadmin": webadmin,
     "dev": dev,
+    "summaries": summaries,
 }
 
 

@@ -6,12 +6,14 @@ import logging
 
 import psycopg2
 from psycopg2 import errorcodes, sql
+from psycopg2.extensions import connection as Connection
+from psycopg2.extensions import cursor as Cursor
 
 from shared.errors import PermanentJobError
+from worker.summaries import TRACE_SUMMARIES_VIEW, refresh_incremental
 
 logger = logging.getLogger(__name__)
 
-TRACE_SUMMARIES_VIEW = "otel_trace_summaries"
 # Two-key advisory locks take int4 keys: (class, hashtext(view)).
 REFRESH_LOCK_CLASS = 0x51AB6
 
@@ -33,27 +35,26 @@ class RefreshTimeout(PermanentJobError):
 
 
 def refresh_view(
-    dbapi_conn: psycopg2.extensions.connection,
+    dbapi_conn: Connection,
     view: str,
     *,
     statement_timeout_s: float,
     lock_timeout_s: float,
 ) -> str:
-    """Refresh `view` in one transaction; return "concurrent" or "plain" (never populated)."""
+    """Refresh `view` in one transaction; return "concurrent", "plain" (never populated) or
+    "incremental" (otel_trace_summaries kept as a table, see worker.summaries)."""
     with dbapi_conn.cursor() as cur:
+        # The lock first: a conversion of the summaries' mode holds it until it commits.
+        if not take_refresh_lock(cur, view, wait=False):
+            raise RefreshBusy(f"a refresh of {view!r} is already running; skipped")
         cur.execute(
-            "SELECT c.relispopulated FROM pg_class c WHERE c.oid = to_regclass(%s)"
-            " AND c.relkind = 'm'",
+            "SELECT c.relkind, c.relispopulated FROM pg_class c WHERE c.oid = to_regclass(%s)",
             (view,),
         )
         row = cur.fetchone()
-        if row is None:
+        incremental = row is not None and row[0] == "r" and view == TRACE_SUMMARIES_VIEW
+        if row is None or (row[0] != "m" and not incremental):
             raise ViewMissing(f"materialized view {view!r} does not exist")
-        cur.execute(
-            "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", (REFRESH_LOCK_CLASS, view)
-        )
-        if not cur.fetchone()[0]:
-            raise RefreshBusy(f"a refresh of {view!r} is already running; skipped")
         cur.execute(
             "SELECT set_config('statement_timeout', %s, true),"
             " set_config('lock_timeout', %s, true)",
@@ -61,7 +62,23 @@ def refresh_view(
         )
         name = sql.Identifier(view)
         try:
-            if not row[0]:
+            if incremental:
+                run = refresh_incremental(cur)
+                logger.info(
+                    "updated %s incrementally: %d trace(s) touched, %d row(s) written%s",
+                    view,
+                    run.touched,
+                    run.rows,
+                    " (rebuilt)" if run.rebuilt else "",
+                    extra={
+                        "event": "summaries_incremental",
+                        "touched": run.touched,
+                        "rows": run.rows,
+                        "rebuilt": run.rebuilt,
+                    },
+                )
+                return "incremental"
+            if not row[1]:
                 logger.info("view %s was never populated: running one plain REFRESH", view)
                 cur.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(name))
                 return "plain"
@@ -72,6 +89,15 @@ def refresh_view(
                 raise  # e.g. the connection dropped: failed, retried with backoff
             raise permanent from exc
         return "concurrent"
+
+
+def take_refresh_lock(cur: Cursor, view: str, *, wait: bool) -> bool:
+    """The refresh's transaction-level lock on `view`: wait for it, or try once."""
+    if wait:
+        cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (REFRESH_LOCK_CLASS, view))
+        return True
+    cur.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", (REFRESH_LOCK_CLASS, view))
+    return bool(cur.fetchone()[0])
 
 
 def permanent_error(
