@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
+from dramatiq import Broker, Middleware
 from dramatiq.broker import MessageProxy
 from sqlalchemy import Engine
 
@@ -67,3 +69,28 @@ class ProcessState:
         """Close each thread's connection and the engines."""
         self.connections.close()
         close_resources()
+
+
+class StateMiddleware(Middleware):
+    """A middleware built with the process's shared state."""
+
+    def __init__(self, state: ProcessState) -> None:
+        self.state = state
+
+
+class RunMiddleware(StateMiddleware):
+    """A middleware with a part in each message's run: `after_run` is called when the
+    message was processed, whether the job returned or raised."""
+
+    def after_process_message(
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        self.after_run(message, exception)
+
+    def after_run(self, message: MessageProxy, exception: BaseException | None) -> None:
+        """The job of `message` returned (`exception` None) or raised."""

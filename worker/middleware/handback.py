@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import logging
 
-from dramatiq import Broker, Middleware, Worker
+from dramatiq import Broker, Worker
 
 from shared import runs
 from worker import metrics
-from worker.middleware.context import ProcessState
+from worker.middleware.context import StateMiddleware
 
 logger = logging.getLogger(__name__)
 
 INTERRUPTED = "Interrupted: the worker stopped before the job finished; sent again"
 
 
-class HandBack(Middleware):
+class HandBack(StateMiddleware):
     """After the worker stopped (its threads had SRJOBS_WORKER_SHUTDOWN_SECONDS to finish),
     records each run still in flight as `failed` and sends its next attempt. The original
     message is not acknowledged; if it is ever redelivered, it is a stale copy."""
-
-    def __init__(self, state: ProcessState) -> None:
-        self.state = state
 
     def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
         in_flight = self.state.in_flight

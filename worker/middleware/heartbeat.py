@@ -5,21 +5,21 @@ from __future__ import annotations
 import logging
 import threading
 
-from dramatiq import Broker, Middleware, Worker
+from dramatiq import Broker, Worker
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared import nodes
-from worker.middleware.context import ProcessState
+from worker.middleware.context import ProcessState, StateMiddleware
 
 logger = logging.getLogger(__name__)
 
 
-class Heartbeat(Middleware):
+class Heartbeat(StateMiddleware):
     """Upserts this process's row every SRJOBS_WORKER_HEARTBEAT_SECONDS while its worker
     runs; deletes it on a clean stop (runs it left `running` then count as orphans)."""
 
     def __init__(self, state: ProcessState) -> None:
-        self.state = state
+        super().__init__(state)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._worker_id = state.worker_id

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from dramatiq import Broker, Middleware, Worker
+from dramatiq import Broker, Worker
 
-from worker.middleware.context import ProcessState
+from worker.middleware.context import StateMiddleware
 
 
-class ProcessResources(Middleware):
+class ProcessResources(StateMiddleware):
     """First in srjobs' stack, so that its after-hooks run after every other one's."""
-
-    def __init__(self, state: ProcessState) -> None:
-        self.state = state
 
     def after_process_boot(self, broker: Broker) -> None:
         self.state.boot()

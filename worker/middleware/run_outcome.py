@@ -12,16 +12,15 @@ from __future__ import annotations
 import logging
 import time
 import traceback as tb
-from typing import Any
 
-from dramatiq import Broker, Middleware
+from dramatiq import Broker
 from dramatiq.broker import MessageProxy
 
 from shared import runs
 from shared.dispatch import RUN_ID_OPTION
 from worker import metrics
 from worker.jobs import REGISTRY
-from worker.middleware.context import ProcessState, RunContext
+from worker.middleware.context import RunContext, RunMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -41,26 +40,16 @@ def describe_error(exception: BaseException | None) -> str:
     return f"{type(exception).__name__}: {text}" if text else type(exception).__name__
 
 
-class RunOutcome(Middleware):
+class RunOutcome(RunMiddleware):
     """Last of the run middlewares: its before-hook stamps the start just before the job
     runs, its after-hooks run first (right after Retries')."""
-
-    def __init__(self, state: ProcessState) -> None:
-        self.state = state
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         ctx = self.state.in_flight.get(message.message_id)
         if ctx is not None:
             ctx.started = time.monotonic()
 
-    def after_process_message(
-        self,
-        broker: Broker,
-        message: MessageProxy,
-        *,
-        result: Any | None = None,
-        exception: BaseException | None = None,
-    ) -> None:
+    def after_run(self, message: MessageProxy, exception: BaseException | None) -> None:
         ctx = self.state.in_flight.get(message.message_id)
         if ctx is not None:  # None: not a job, or handed back at shutdown
             self._record(ctx, exception)

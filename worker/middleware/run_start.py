@@ -9,9 +9,8 @@ message options so that its retries update the same run.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from dramatiq import Broker, Middleware
+from dramatiq import Broker
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import SkipMessage
 
@@ -20,17 +19,14 @@ from shared.dispatch import RUN_ID_OPTION
 from shared.errors import UnknownRun
 from worker import metrics
 from worker.jobs import REGISTRY
-from worker.middleware.context import ProcessState, RunContext, attempt_of
+from worker.middleware.context import RunContext, RunMiddleware, attempt_of
 
 logger = logging.getLogger(__name__)
 
 
-class RunStart(Middleware):
+class RunStart(RunMiddleware):
     """Puts each message's run in `state.in_flight` once it is `running`; its after-hooks
     run last of the run middlewares and take it out."""
-
-    def __init__(self, state: ProcessState) -> None:
-        self.state = state
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         spec = REGISTRY.get(message.actor_name)
@@ -73,14 +69,7 @@ class RunStart(Middleware):
         metrics.SKIPPED.labels(job, reason).inc()
         raise SkipMessage(f"run {run_id}: {reason}")
 
-    def after_process_message(
-        self,
-        broker: Broker,
-        message: MessageProxy,
-        *,
-        result: Any | None = None,
-        exception: BaseException | None = None,
-    ) -> None:
+    def after_run(self, message: MessageProxy, exception: BaseException | None) -> None:
         self.state.in_flight.pop(message.message_id, None)
 
     def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:

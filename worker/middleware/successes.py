@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from dramatiq import Broker, Middleware, Worker
+from dramatiq import Broker, Worker
 
-from worker.middleware.context import ProcessState
+from worker.middleware.context import StateMiddleware
 
 
-class FlushSuccesses(Middleware):
+class FlushSuccesses(StateMiddleware):
     """Starts `state.successes` (worker/finisher.py) at worker boot; at shutdown writes
     everything it still holds."""
-
-    def __init__(self, state: ProcessState) -> None:
-        self.state = state
 
     def before_worker_boot(self, broker: Broker, worker: Worker) -> None:
         self.state.successes.start()

@@ -8,26 +8,22 @@ releases it. A run that would overlap another is discarded and its message skipp
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import psycopg2
-from dramatiq import Broker, Middleware
+from dramatiq import Broker
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import SkipMessage
 
 from shared import runs
 from worker import metrics
-from worker.middleware.context import ProcessState, RunContext
+from worker.middleware.context import RunContext, RunMiddleware
 
 logger = logging.getLogger(__name__)
 
 
-class UniqueLock(Middleware):
+class UniqueLock(RunMiddleware):
     """Between RunStart and RunOutcome: its before-hook runs after the `running` transition,
     its after-hooks after the outcome is recorded."""
-
-    def __init__(self, state: ProcessState) -> None:
-        self.state = state
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
         ctx = self.state.in_flight.get(message.message_id)
@@ -44,14 +40,7 @@ class UniqueLock(Middleware):
         logger.warning("run %d of %s discarded: %s", ctx.run_id, job, error)
         raise SkipMessage(error)
 
-    def after_process_message(
-        self,
-        broker: Broker,
-        message: MessageProxy,
-        *,
-        result: Any | None = None,
-        exception: BaseException | None = None,
-    ) -> None:
+    def after_run(self, message: MessageProxy, exception: BaseException | None) -> None:
         self._release(self.state.in_flight.get(message.message_id))
 
     def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
