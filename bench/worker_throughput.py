@@ -92,7 +92,7 @@ def timed_round(broker: RedisBroker, counter: Acked, queue: str, n: int, settle=
 
 
 def measure(settings: Settings, n: int, rounds: int) -> dict:
-    from worker.broker import run_records, setup_broker
+    from worker.broker import process_state, setup_broker
 
     records_broker = RedisBroker(url=settings.redis_url, namespace=settings.redis_namespace)
     setup_broker(settings, records_broker)
@@ -107,14 +107,14 @@ def measure(settings: Settings, n: int, rounds: int) -> dict:
     bare_broker.add_middleware(bare_counter)
     dramatiq.actor(noop, broker=bare_broker, actor_name="bench_bare", queue_name="bench_bare")
 
-    records = run_records(records_broker)
-    records_broker.emit_after("process_boot")  # opens the engine, starts the flusher
+    state = process_state(records_broker)
+    records_broker.emit_after("process_boot")  # opens the engine
     engine = make_engine(settings, pool_size=1)
 
     def all_recorded(ids: list[int]):
         def settle() -> None:
-            while records.successes.pending():
-                records.successes.flush()
+            while state.successes.pending():
+                state.successes.flush()
             with engine.connect() as conn:
                 done = conn.execute(
                     text(
@@ -127,26 +127,24 @@ def measure(settings: Settings, n: int, rounds: int) -> dict:
 
         return settle
 
-    batched = records.successes
-    unbatched = SuccessBuffer(records._engine, 0)  # SRJOBS_RUN_FLUSH_SECONDS=0
+    batched = state.successes
+    unbatched = SuccessBuffer(state.engine, 0)  # SRJOBS_RUN_FLUSH_SECONDS=0
     bare, with_records, one_by_one = [], [], []
     try:
         for _ in range(rounds):
             enqueue(bare_broker, "bench_bare", "bench_bare", [None] * n)
             bare.append(n / timed_round(bare_broker, bare_counter, "bench_bare", n))
             for buffer, series in ((batched, with_records), (unbatched, one_by_one)):
-                records.successes = buffer
+                state.successes = buffer
                 ids = insert_runs(engine, "bench_noop", n)
                 enqueue(records_broker, "bench_records", "bench_noop", ids)
                 seconds = timed_round(
                     records_broker, records_counter, "bench_records", n, all_recorded(ids)
                 )
-                series.append(n / seconds)
-                # The flusher and heartbeat stop with each worker: restart them.
-                records.after_process_boot(records_broker)
-        records.successes = batched
+                series.append(n / seconds)  # the flusher and heartbeat run with each worker
+        state.successes = batched
     finally:
-        records.after_worker_shutdown(records_broker, None)
+        state.close()
         engine.dispose()
         records_broker.close()
         bare_broker.close()

@@ -10,7 +10,7 @@ from dramatiq.middleware import Retries
 from shared.brokers import redis_broker
 from shared.settings import Settings
 from worker.jobs import DEFAULT_MAX_BACKOFF_MS, DEFAULT_MAX_RETRIES, DEFAULT_MIN_BACKOFF_MS
-from worker.run_records import RunRecords
+from worker.middleware import ProcessResources, ProcessState, srjobs_middleware
 from worker.startup import WaitForDependencies
 
 _settings: Settings | None = None
@@ -27,9 +27,10 @@ def setup_broker(settings: Settings, broker: Broker | None = None) -> Broker:
             middleware.min_backoff = DEFAULT_MIN_BACKOFF_MS
             middleware.max_backoff = DEFAULT_MAX_BACKOFF_MS
     # Before Retries in the list means after it in the after-hooks (they run reversed), so
-    # the run record sees whether Retries gave the message up.
+    # the run's outcome is recorded once Retries has decided whether to give the message up.
     global _settings
-    broker.add_middleware(RunRecords(settings), before=Retries)
+    for middleware in srjobs_middleware(ProcessState(settings)):
+        broker.add_middleware(middleware, before=Retries)
     # After-hooks run last-added first: the process waits before anything else boots.
     broker.add_middleware(WaitForDependencies(settings))
     dramatiq.set_broker(broker)
@@ -37,9 +38,9 @@ def setup_broker(settings: Settings, broker: Broker | None = None) -> Broker:
     return broker
 
 
-def run_records(broker: Broker) -> RunRecords:
-    """The broker's RunRecords middleware."""
-    return next(m for m in broker.middleware if isinstance(m, RunRecords))
+def process_state(broker: Broker) -> ProcessState:
+    """The state the broker's srjobs middlewares share."""
+    return next(m.state for m in broker.middleware if isinstance(m, ProcessResources))
 
 
 def ensure_broker() -> Broker:

@@ -28,7 +28,6 @@ from shared.runs.model import (
     SUCCEEDED,
     UNIQUE_LOCK_CLASS,
     Run,
-    to_run,
 )
 from shared.runs.queries import (
     Orphan,
@@ -99,7 +98,6 @@ __all__ = [
     "pending_to_send",
     "prune_finished",
     "start_run",
-    "to_run",
     "try_lock_job",
     "unlock_job",
 ]

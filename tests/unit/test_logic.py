@@ -8,7 +8,7 @@ from shared.cron import parse_schedule
 from shared.dispatch import send_backoff_seconds
 from shared.schedules import ScheduleRow
 from shared.settings import Settings
-from worker.run_records import describe_error, outcome
+from worker.middleware.run_outcome import describe_error, outcome
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -1,5 +1,6 @@
 """Pure worker decisions: orphan handling, job declarations."""
 
+import signal
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -11,6 +12,7 @@ from shared.runs import Orphan
 from shared.settings import Settings
 from worker.finisher import SuccessBuffer
 from worker.jobs import JobSpec, callable_without_arguments
+from worker.middleware.sigterm import SigtermDebounce, debounce_sigterm
 from worker.rescue import decide
 
 
@@ -101,3 +103,29 @@ def test_worker_settings_from_env():
         Settings.from_env({"SRJOBS_WORKER_DEAD_SECONDS": "soon"})
     with pytest.raises(ConfigError, match="at least 3 x SRJOBS_WORKER_HEARTBEAT_SECONDS"):
         Settings.from_env({"SRJOBS_WORKER_DEAD_SECONDS": "10"})
+
+
+@pytest.mark.parametrize(("window", "passed"), [(60.0, 1), (0.0, 2)])
+def test_a_sigterm_echoed_within_the_window_counts_once(window, passed):
+    calls: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(signum))
+    try:
+        debounce_sigterm(window)
+        handler = signal.getsignal(signal.SIGTERM)
+        handler(signal.SIGTERM, None)
+        handler(signal.SIGTERM, None)  # the copy Dramatiq's parent forwards
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert calls == [signal.SIGTERM] * passed
+
+
+def test_the_sigterm_middleware_wraps_the_handler_at_process_boot():
+    def original(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGTERM, original)
+    try:
+        SigtermDebounce().after_process_boot(None)
+        assert signal.getsignal(signal.SIGTERM) is not original
+    finally:
+        signal.signal(signal.SIGTERM, previous)

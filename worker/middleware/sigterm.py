@@ -1,4 +1,4 @@
-"""Signal handling of a Dramatiq worker process."""
+"""Middleware: a SIGTERM that reaches a worker process twice counts once."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import signal
 import threading
 import time
 from types import FrameType
+
+from dramatiq import Broker, Middleware
 
 ECHO_SECONDS = 2.0
 
@@ -31,3 +33,10 @@ def debounce_sigterm(window: float = ECHO_SECONDS) -> None:
         original(signum, frame)
 
     signal.signal(signal.SIGTERM, handler)
+
+
+class SigtermDebounce(Middleware):
+    """Wraps the SIGTERM handler Dramatiq installed in each worker process."""
+
+    def after_process_boot(self, broker: Broker) -> None:
+        debounce_sigterm()
