@@ -18,6 +18,7 @@ from apscheduler.executors.base import BaseExecutor
 from apscheduler.job import Job
 
 from scheduler import metrics
+from scheduler.jobstate import read_kwargs
 from scheduler.leadership import LockSession
 from scheduler.slots import is_missed, misfire_grace_seconds
 from shared.runs import Run
@@ -38,7 +39,10 @@ class Due:
 
 
 def placeholder(**kwargs: object) -> None:
-    """The stored function of every srjobs APScheduler job; FireExecutor never calls it."""
+    """The stored function of every srjobs APScheduler job; FireExecutor never calls it.
+
+    Job-store rows name it as `scheduler.executor:placeholder`: keep that name importable.
+    """
 
 
 class FireExecutor(BaseExecutor):
@@ -76,7 +80,8 @@ class FireExecutor(BaseExecutor):
             )
             metrics.MISSED.labels(job.id).inc()
             return
-        self._due.append(Due(job.id, slot, job.kwargs["actor"], job.kwargs["queue"]))
+        target = read_kwargs(job.kwargs)
+        self._due.append(Due(job.id, slot, target.actor, target.queue))
 
     def flush(self) -> None:
         """Record every buffered fire in one fenced statement, then hand them to the outbox.

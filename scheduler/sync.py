@@ -17,9 +17,10 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
 
 from scheduler.executor import placeholder
+from scheduler.jobstate import job_kwargs, read_kwargs
 from scheduler.jobstore import FencedJobStore
 from scheduler.slots import signature
-from shared.cron import parse_schedule
+from shared.cron import ScheduleTrigger, parse_schedule
 from shared.errors import InvalidSchedule
 from shared.schedules import ScheduleRow
 
@@ -75,7 +76,7 @@ class Mirror:
     def load(self) -> list[Job]:
         """Read every stored job (and its signature) from the job store."""
         jobs = self.scheduler.get_jobs()
-        self._signatures = {job.id: job.kwargs.get("sig", "") for job in jobs}
+        self._signatures = {job.id: read_kwargs(job.kwargs).sig for job in jobs}
         return jobs
 
     def reconcile(self, rows: list[ScheduleRow], scope: set[str] | None = None) -> Plan:
@@ -91,9 +92,9 @@ class Mirror:
                 if row.name in self._signatures:
                     dropped.append(row.name)
                 continue
-            trigger = schedule.trigger()
+            trigger = ScheduleTrigger(schedule)
             options = {
-                "kwargs": {"actor": row.actor, "queue": row.queue, "sig": row_signature(row)},
+                "kwargs": job_kwargs(row.actor, row.queue, row_signature(row)),
                 # The executor extends this minimum to one interval when a slot fires (computing
                 # the interval here would cost more than the rest of a 10,000-job sync).
                 "misfire_grace_time": int(self.min_grace_seconds),
