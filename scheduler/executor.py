@@ -65,7 +65,12 @@ class FireExecutor(BaseExecutor):
                 job.id,
                 first.isoformat(),
                 slot.isoformat(),
-                extra={"job": job.id, "first_missed": first.isoformat(), "slot": slot.isoformat()},
+                extra={
+                    "event": "slot_coalesced",
+                    "job": job.id,
+                    "first_missed": first.isoformat(),
+                    "slot": slot.isoformat(),
+                },
             )
         now = datetime.now(UTC)
         if is_missed(slot, now, self._min_grace) and is_missed(
@@ -76,7 +81,7 @@ class FireExecutor(BaseExecutor):
                 slot.isoformat(),
                 job.id,
                 grace,
-                extra={"job": job.id, "slot": slot.isoformat()},
+                extra={"event": "slot_skipped", "job": job.id, "slot": slot.isoformat()},
             )
             metrics.MISSED.labels(job.id).inc()
             return
@@ -102,7 +107,7 @@ class FireExecutor(BaseExecutor):
                     "slot %s of %s already fired",
                     d.slot.isoformat(),
                     d.job,
-                    extra={"job": d.job, "slot": d.slot.isoformat()},
+                    extra={"event": "slot_already_fired", "job": d.job, "slot": d.slot.isoformat()},
                 )
                 continue
             lag = (now - d.slot).total_seconds()
@@ -113,7 +118,13 @@ class FireExecutor(BaseExecutor):
                 d.job,
                 d.slot.isoformat(),
                 run.id,
-                extra={"job": d.job, "slot": d.slot.isoformat(), "run_id": run.id, "lag_s": lag},
+                extra={
+                    "event": "run_fired",
+                    "job": d.job,
+                    "slot": d.slot.isoformat(),
+                    "run_id": run.id,
+                    "lag_s": lag,
+                },
             )
             self._sender.send(run, d.actor, d.queue)
 

@@ -88,7 +88,12 @@ class Mirror:
             try:
                 schedule = parse_schedule(row.cron, row.timezone)
             except InvalidSchedule as exc:
-                logger.error("schedule %s is invalid and will not fire: %s", row.name, exc)
+                logger.error(
+                    "schedule %s is invalid and will not fire: %s",
+                    row.name,
+                    exc,
+                    extra={"event": "schedule_invalid", "job": row.name},
+                )
                 if row.name in self._signatures:
                     dropped.append(row.name)
                 continue
@@ -102,11 +107,24 @@ class Mirror:
                 "next_run_time": trigger.get_next_fire_time(None, now),
             }
             if row.name in self._signatures and self._modify(row.name, options):
-                logger.info("rescheduled %s: %s (%s)", row.name, row.cron, row.timezone)
+                logger.info(
+                    "rescheduled %s: %s (%s)",
+                    row.name,
+                    row.cron,
+                    row.timezone,
+                    extra={"event": "schedule_changed", "job": row.name},
+                )
             else:
                 new_jobs.append(self._new_job(row.name, options))
                 level = logging.INFO if len(plan.add) <= LOG_EACH_UP_TO else logging.DEBUG
-                logger.log(level, "scheduled %s: %s (%s)", row.name, row.cron, row.timezone)
+                logger.log(
+                    level,
+                    "scheduled %s: %s (%s)",
+                    row.name,
+                    row.cron,
+                    row.timezone,
+                    extra={"event": "schedule_added", "job": row.name},
+                )
             self._signatures[row.name] = options["kwargs"]["sig"]
         self._write(new_jobs, dropped)
         return plan
@@ -150,8 +168,12 @@ class Mirror:
             self.store.add_many(new_jobs)
             self.store.remove_many(dropped)
         if len(new_jobs) > LOG_EACH_UP_TO:
-            logger.info("scheduled %d new jobs", len(new_jobs))
+            logger.info("scheduled %d new jobs", len(new_jobs), extra={"event": "schedules_added"})
         for name in dropped:
             self._signatures.pop(name, None)
-            logger.info("unscheduled %s (disabled, deleted or invalid)", name)
+            logger.info(
+                "unscheduled %s (disabled, deleted or invalid)",
+                name,
+                extra={"event": "schedule_removed", "job": name},
+            )
         self.scheduler.wakeup()
