@@ -98,8 +98,9 @@ class Mirror:
                     dropped.append(row.name)
                 continue
             trigger = ScheduleTrigger(schedule)
+            sig = row_signature(row)
             options = {
-                "kwargs": job_kwargs(row.actor, row.queue, row_signature(row)),
+                "kwargs": job_kwargs(row.actor, row.queue, sig),
                 # The executor extends this minimum to one interval when a slot fires (computing
                 # the interval here would cost more than the rest of a 10,000-job sync).
                 "misfire_grace_time": int(self.min_grace_seconds),
@@ -125,7 +126,7 @@ class Mirror:
                     row.timezone,
                     extra={"event": "schedule_added", "job": row.name},
                 )
-            self._signatures[row.name] = options["kwargs"]["sig"]
+            self._signatures[row.name] = sig
         self._write(new_jobs, dropped)
         return plan
 
