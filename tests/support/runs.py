@@ -47,13 +47,16 @@ def traceback_of(engine: Engine, run_id: int) -> str | None:
         return runs.get_traceback(conn, run_id)
 
 
-def broker_copies(settings: Settings, run_id: int) -> list[Message]:
+def broker_copies(settings: Settings, run_id: int, dead_letters: bool = True) -> list[Message]:
     """The messages of a run Dramatiq still holds in Redis: queued, delayed for a retry,
-    fetched but not acknowledged, or dead-lettered. None once a worker has acknowledged it."""
+    fetched but not acknowledged, and (unless `dead_letters` is False) dead-lettered after a
+    final failure. None once a worker has acknowledged it."""
     client = redis_client(settings.redis_url)
     try:
         found = []
         for key in client.scan_iter(f"{settings.redis_namespace}:*.msgs", count=1000):
+            if not dead_letters and key.endswith(b".XQ.msgs"):
+                continue
             for raw in client.hvals(key):
                 message = Message.decode(raw)
                 if message.options.get(RUN_ID_OPTION) == run_id:
