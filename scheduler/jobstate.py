@@ -37,7 +37,7 @@ def job_kwargs(actor: str, queue: str, sig: str) -> dict[str, Any]:
 def read_kwargs(kwargs: Mapping[str, Any]) -> Target:
     """The target a stored job's kwargs name; raises UnknownJobVersion on a newer layout."""
     version = kwargs.get("version", 0)
-    if version not in (0, 1):  # version 1 only added the key
+    if version not in range(KWARGS_VERSION + 1):  # version 1 only added the key
         raise UnknownJobVersion(
             f"a stored srjobs job has kwargs version {version!r}, but this release reads"
             f" versions 0 to {KWARGS_VERSION}: it was written by a newer srjobs"
