@@ -95,6 +95,7 @@ def lock_waiters(engine) -> int:
         ).scalar()
 
 
+@pytest.mark.timeout(360)  # a fixed number of examples: its run time grows with the load
 def test_openapi_fuzzing_finds_no_server_error(services):
     _, base = start_webadmin(services)
     schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
