@@ -24,15 +24,19 @@ def records(service: Service) -> list[dict[str, Any]]:
     return out
 
 
-def matches(record: dict[str, Any], event: str, fields: dict[str, Any]) -> bool:
+def matches(record: dict[str, Any], event: str | None, fields: dict[str, Any]) -> bool:
     return record.get("event") == event and all(
         record.get(key) == value for key, value in fields.items()
     )
 
 
-def events(service: Service, event: str, **fields: Any) -> list[dict[str, Any]]:
-    """The service's records of `event` whose fields equal `fields`, oldest first."""
-    return [r for r in records(service) if matches(r, event, fields)]
+def events(service: Service, event: str | None = None, **fields: Any) -> list[dict[str, Any]]:
+    """The service's records of `event` (None: any) whose fields equal `fields`, oldest first."""
+    return [
+        r
+        for r in records(service)
+        if matches(r, r.get("event") if event is None else event, fields)
+    ]
 
 
 def wait_event(service: Service, event: str, timeout: float, **fields: Any) -> dict[str, Any]:
