@@ -23,7 +23,7 @@ def run(quick: bool) -> list[dict]:
             n=SCHEDULES,
         )
         leader = lab.scheduler("lag-1")
-        poll(lambda: leader.events("leading: ready"), 60, "the leader", 0.05)
+        poll(lambda: leader.events("leader_ready"), 60, "the leader", 0.05)
         start = int(time.time() + WARMUP)
         end = start + duration
         poll(lambda: time.time() > end + 2, duration + 10, "the measured window", 0.2)

@@ -42,15 +42,15 @@ class Cluster:
         """Signal the leader; (ms until a follower is ready to fire, old leader, new leader)."""
         old = self.leader()
         others = [p for p in self.alive if p is not old]
-        before = {p.name: len(p.events("leading")) for p in others}
+        before = {p.name: len(p.events("leader_ready")) for p in others}
 
         def new_leader():
-            return next((p for p in others if len(p.events("leading")) > before[p.name]), None)
+            return next((p for p in others if len(p.events("leader_ready")) > before[p.name]), None)
 
         sent = time.time()
         old.signal(sig)
         new = poll(new_leader, timeout, "a new leader", 0.01)
-        ready = new.events("leading")[-1]["leader_ready_at"]
+        ready = new.events("leader_ready")[-1]["leader_ready_at"]
         return (ready - sent) * 1000, old, new
 
 
@@ -74,15 +74,15 @@ def freeze(lab: Lab, rounds: int) -> tuple[list[float], int]:
         stopped = time.time()
         took, old, _new = cluster.handover(signal.SIGSTOP, timeout=30)
         times.append(took)
-        steps = len(old.events("stepped down"))
+        steps = len(old.events("leader_stepped_down"))
         old.signal(signal.SIGCONT)
         poll(
-            lambda old=old, steps=steps: len(old.events("stepped down")) > steps,
+            lambda old=old, steps=steps: len(old.events("leader_stepped_down")) > steps,
             30,
             "the old leader to step down",
             0.05,
         )
-        late_fires += sum(record_time(e) > stopped for e in old.events("fired"))
+        late_fires += sum(record_time(e) > stopped for e in old.events("run_fired"))
     return times, late_fires
 
 

@@ -65,7 +65,8 @@ class Proc:
     popen: subprocess.Popen
     log_path: Path
 
-    def events(self, prefix: str = "") -> list[dict]:
+    def events(self, event: str) -> list[dict]:
+        """The process's JSON log records of one structured event (`extra={"event": ...}`)."""
         out = []
         for line in self.log_path.read_text(errors="replace").splitlines():
             if line.startswith("{"):
@@ -73,7 +74,7 @@ class Proc:
                     record = json.loads(line)
                 except ValueError:
                     continue
-                if record.get("event", "").startswith(prefix):
+                if record.get("event") == event:
                     out.append(record)
         return out
 

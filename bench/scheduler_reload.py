@@ -20,17 +20,17 @@ def run(quick: bool) -> list[dict]:
     edits = 50 if quick else 200
     with Lab() as lab:
         leader = lab.scheduler("reload-1")
-        poll(lambda: leader.events("listening"), 60, "the leader's listener", 0.05)
+        poll(lambda: leader.events("listener_connected"), 60, "the leader's listener", 0.05)
         for i in range(edits):
             with lab.engine.begin() as conn:
                 update_schedule(conn, JOB, cron=CRONS[i % 2])
             poll(
-                lambda n=i + 1: len(leader.events("applied schedule changes")) >= n,
+                lambda n=i + 1: len(leader.events("schedule_applied")) >= n,
                 10,
                 "the change to be applied",
                 0.002,
             )
-        latencies = [e["reload_ms"] for e in leader.events("applied schedule changes")]
+        latencies = [e["reload_ms"] for e in leader.events("schedule_applied")]
     ok = percentile(latencies, 99) < 20
     return [
         row(

@@ -14,8 +14,8 @@ SCHEDULES = 10_000
 def _start(lab: Lab, name: str) -> tuple[float, float]:
     """Start a scheduler; (ms from winning the lock to ready, ms of the following reconcile)."""
     proc = lab.scheduler(name)
-    ready = poll(lambda: proc.events("leading: ready"), 120, "the leader to be ready", 0.05)
-    reconciled = poll(lambda: proc.events("reconciled"), 60, "a reconcile", 0.05)
+    ready = poll(lambda: proc.events("leader_ready"), 120, "the leader to be ready", 0.05)
+    reconciled = poll(lambda: proc.events("schedules_reconciled"), 60, "a reconcile", 0.05)
     return ready[0]["start_ms"], reconciled[-1]["reconcile_ms"]
 
 

@@ -18,6 +18,7 @@ from apscheduler.executors.base import BaseExecutor
 from apscheduler.job import Job
 
 from scheduler import metrics
+from scheduler.jobstate import read_kwargs
 from scheduler.leadership import LockSession
 from scheduler.slots import is_missed, misfire_grace_seconds
 from shared.runs import Run
@@ -38,7 +39,10 @@ class Due:
 
 
 def placeholder(**kwargs: object) -> None:
-    """The stored function of every srjobs APScheduler job; FireExecutor never calls it."""
+    """The stored function of every srjobs APScheduler job; FireExecutor never calls it.
+
+    Job-store rows name it as `scheduler.executor:placeholder`: keep that name importable.
+    """
 
 
 class FireExecutor(BaseExecutor):
@@ -61,7 +65,12 @@ class FireExecutor(BaseExecutor):
                 job.id,
                 first.isoformat(),
                 slot.isoformat(),
-                extra={"job": job.id, "first_missed": first.isoformat(), "slot": slot.isoformat()},
+                extra={
+                    "event": "slot_coalesced",
+                    "job": job.id,
+                    "first_missed": first.isoformat(),
+                    "slot": slot.isoformat(),
+                },
             )
         now = datetime.now(UTC)
         if is_missed(slot, now, self._min_grace) and is_missed(
@@ -72,11 +81,12 @@ class FireExecutor(BaseExecutor):
                 slot.isoformat(),
                 job.id,
                 grace,
-                extra={"job": job.id, "slot": slot.isoformat()},
+                extra={"event": "slot_skipped", "job": job.id, "slot": slot.isoformat()},
             )
             metrics.MISSED.labels(job.id).inc()
             return
-        self._due.append(Due(job.id, slot, job.kwargs["actor"], job.kwargs["queue"]))
+        target = read_kwargs(job.kwargs)
+        self._due.append(Due(job.id, slot, target.actor, target.queue))
 
     def flush(self) -> None:
         """Record every buffered fire in one fenced statement, then hand them to the outbox.
@@ -97,7 +107,7 @@ class FireExecutor(BaseExecutor):
                     "slot %s of %s already fired",
                     d.slot.isoformat(),
                     d.job,
-                    extra={"job": d.job, "slot": d.slot.isoformat()},
+                    extra={"event": "slot_already_fired", "job": d.job, "slot": d.slot.isoformat()},
                 )
                 continue
             lag = (now - d.slot).total_seconds()
@@ -108,7 +118,13 @@ class FireExecutor(BaseExecutor):
                 d.job,
                 d.slot.isoformat(),
                 run.id,
-                extra={"job": d.job, "slot": d.slot.isoformat(), "run_id": run.id, "lag_s": lag},
+                extra={
+                    "event": "run_fired",
+                    "job": d.job,
+                    "slot": d.slot.isoformat(),
+                    "run_id": run.id,
+                    "lag_s": lag,
+                },
             )
             self._sender.send(run, d.actor, d.queue)
 

@@ -90,6 +90,7 @@ class LeaderTerm:
             logger.info(
                 "leading: ready to fire",
                 extra={
+                    "event": "leader_ready",
                     "leader_ready_at": time.time(),
                     "start_ms": round((time.monotonic() - won) * 1000, 1),
                 },
@@ -115,8 +116,12 @@ class LeaderTerm:
         # Stop firing, then release the lock at once so a follower takes over without
         # waiting for this node's threads; unsent runs stay pending for the next outbox.
         self.scheduler.shutdown(wait=False)
+        released_at = time.time()  # before the release: no successor can be ready earlier
         self.lock.close()
-        logger.info("released the leader lock")
+        logger.info(
+            "released the leader lock",
+            extra={"event": "leader_released", "released_at": released_at},
+        )
         self.listener.stop()
         self.outbox.stop(drop=dropped)
         for thread in (self.listener, self.outbox):
@@ -147,7 +152,12 @@ class LeaderTerm:
                 job.next_run_time.isoformat(),
                 resume_at.isoformat(),
                 grace,
-                extra={"job": job.id, "first_skipped": job.next_run_time.isoformat()},
+                extra={
+                    "event": "slots_skipped",
+                    "job": job.id,
+                    "first_skipped": job.next_run_time.isoformat(),
+                    "resume_at": resume_at.isoformat(),
+                },
             )
             metrics.MISSED.labels(job.id).inc()
             job._modify(next_run_time=resume_at)
@@ -177,7 +187,11 @@ class LeaderTerm:
                 len(plan.add),
                 len(plan.change),
                 len(plan.remove),
-                extra={"schedules": len(rows), "reconcile_ms": round(took, 1)},
+                extra={
+                    "event": "schedules_reconciled",
+                    "schedules": len(rows),
+                    "reconcile_ms": round(took, 1),
+                },
             )
 
     def _on_change(self, changes: Changes | None) -> None:
@@ -204,6 +218,7 @@ class LeaderTerm:
             "applied schedule changes of %s",
             ", ".join(sorted(changes)),
             extra={
+                "event": "schedule_applied",
                 "jobs": sorted(changes),
                 "changed_at": changed,
                 "applied_at": applied,

@@ -69,7 +69,11 @@ class ScheduleListener(threading.Thread):
                     self.connected.clear()
                     if self.stopping.is_set():
                         break
-                    logger.warning("schedule listener lost its connection: %s; reconnecting", exc)
+                    logger.warning(
+                        "schedule listener lost its connection: %s; reconnecting",
+                        exc,
+                        extra={"event": "listener_lost"},
+                    )
                     self.stopping.wait(RECONNECT_SECONDS)
         finally:
             self._wake_r.close()
@@ -81,7 +85,7 @@ class ScheduleListener(threading.Thread):
             with conn.cursor() as cur:
                 cur.execute("LISTEN srjobs_schedules")  # = CHANNEL
             self.connected.set()
-            logger.info("listening for schedule changes")
+            logger.info("listening for schedule changes", extra={"event": "listener_connected"})
             self.on_change(None)  # changes made while not listening are only in the table
             next_full = time.monotonic() + self.settings.reconcile_seconds
             while not self.stopping.is_set():

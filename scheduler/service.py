@@ -86,7 +86,12 @@ class SchedulerService:
     def _lead(self, lock: LockSession) -> None:
         logger.info(
             "became leader",
-            extra={"role": "leader", "leader_since": time.time(), "backend_pid": lock.backend_pid},
+            extra={
+                "event": "leader_acquired",
+                "role": "leader",
+                "leader_since": time.time(),
+                "backend_pid": lock.backend_pid,
+            },
         )
         metrics.LEADER.set(1)
         metrics.LEADERSHIP_CHANGES.inc()
@@ -102,7 +107,11 @@ class SchedulerService:
             self._term = None
             metrics.LEADER.set(0)
             metrics.LEADERSHIP_CHANGES.inc()
-            logger.info("stepped down: %s", reason, extra={"role": "follower", "reason": reason})
+            logger.info(
+                "stepped down: %s",
+                reason,
+                extra={"event": "leader_stepped_down", "role": "follower", "reason": reason},
+            )
             self._set_role("follower")
 
     def readiness(self) -> tuple[bool, dict]:

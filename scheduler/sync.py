@@ -17,9 +17,10 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
 
 from scheduler.executor import placeholder
+from scheduler.jobstate import job_kwargs, read_kwargs
 from scheduler.jobstore import FencedJobStore
 from scheduler.slots import signature
-from shared.cron import parse_schedule
+from shared.cron import ScheduleTrigger, parse_schedule
 from shared.errors import InvalidSchedule
 from shared.schedules import ScheduleRow
 
@@ -75,7 +76,7 @@ class Mirror:
     def load(self) -> list[Job]:
         """Read every stored job (and its signature) from the job store."""
         jobs = self.scheduler.get_jobs()
-        self._signatures = {job.id: job.kwargs.get("sig", "") for job in jobs}
+        self._signatures = {job.id: read_kwargs(job.kwargs).sig for job in jobs}
         return jobs
 
     def reconcile(self, rows: list[ScheduleRow], scope: set[str] | None = None) -> Plan:
@@ -87,13 +88,19 @@ class Mirror:
             try:
                 schedule = parse_schedule(row.cron, row.timezone)
             except InvalidSchedule as exc:
-                logger.error("schedule %s is invalid and will not fire: %s", row.name, exc)
+                logger.error(
+                    "schedule %s is invalid and will not fire: %s",
+                    row.name,
+                    exc,
+                    extra={"event": "schedule_invalid", "job": row.name},
+                )
                 if row.name in self._signatures:
                     dropped.append(row.name)
                 continue
-            trigger = schedule.trigger()
+            trigger = ScheduleTrigger(schedule)
+            sig = row_signature(row)
             options = {
-                "kwargs": {"actor": row.actor, "queue": row.queue, "sig": row_signature(row)},
+                "kwargs": job_kwargs(row.actor, row.queue, sig),
                 # The executor extends this minimum to one interval when a slot fires (computing
                 # the interval here would cost more than the rest of a 10,000-job sync).
                 "misfire_grace_time": int(self.min_grace_seconds),
@@ -101,12 +108,25 @@ class Mirror:
                 "next_run_time": trigger.get_next_fire_time(None, now),
             }
             if row.name in self._signatures and self._modify(row.name, options):
-                logger.info("rescheduled %s: %s (%s)", row.name, row.cron, row.timezone)
+                logger.info(
+                    "rescheduled %s: %s (%s)",
+                    row.name,
+                    row.cron,
+                    row.timezone,
+                    extra={"event": "schedule_changed", "job": row.name},
+                )
             else:
                 new_jobs.append(self._new_job(row.name, options))
                 level = logging.INFO if len(plan.add) <= LOG_EACH_UP_TO else logging.DEBUG
-                logger.log(level, "scheduled %s: %s (%s)", row.name, row.cron, row.timezone)
-            self._signatures[row.name] = options["kwargs"]["sig"]
+                logger.log(
+                    level,
+                    "scheduled %s: %s (%s)",
+                    row.name,
+                    row.cron,
+                    row.timezone,
+                    extra={"event": "schedule_added", "job": row.name},
+                )
+            self._signatures[row.name] = sig
         self._write(new_jobs, dropped)
         return plan
 
@@ -149,8 +169,12 @@ class Mirror:
             self.store.add_many(new_jobs)
             self.store.remove_many(dropped)
         if len(new_jobs) > LOG_EACH_UP_TO:
-            logger.info("scheduled %d new jobs", len(new_jobs))
+            logger.info("scheduled %d new jobs", len(new_jobs), extra={"event": "schedules_added"})
         for name in dropped:
             self._signatures.pop(name, None)
-            logger.info("unscheduled %s (disabled, deleted or invalid)", name)
+            logger.info(
+                "unscheduled %s (disabled, deleted or invalid)",
+                name,
+                extra={"event": "schedule_removed", "job": name},
+            )
         self.scheduler.wakeup()

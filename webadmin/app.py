@@ -74,6 +74,7 @@ def create_app(settings: Settings, *, loopback_only: bool = True) -> Starlette:
         finally:
             broker.close()
             engine.dispose()
+            logger.info("admin stopped", extra={"event": "admin_stopped"})
 
     registry, latency = make_registry()
     app = Starlette(

@@ -79,7 +79,11 @@ def refresh_view(
                 )
                 return "incremental"
             if not row[1]:
-                logger.info("view %s was never populated: running one plain REFRESH", view)
+                logger.info(
+                    "view %s was never populated: running one plain REFRESH",
+                    view,
+                    extra={"event": "refresh_plain", "view": view},
+                )
                 cur.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(name))
                 return "plain"
             cur.execute(sql.SQL("REFRESH MATERIALIZED VIEW CONCURRENTLY {}").format(name))

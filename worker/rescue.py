@@ -72,7 +72,18 @@ def rescue_orphans(engine: Engine, broker: Broker, dead_after_seconds: float) ->
         counts[decision.state] += 1
         metrics.RESCUED.labels(orphan.job_name, decision.state).inc()
         logger.warning(
-            "run %d of %s %s: %s", orphan.id, orphan.job_name, decision.state, decision.error
+            "run %d of %s %s: %s",
+            orphan.id,
+            orphan.job_name,
+            decision.state,
+            decision.error,
+            extra={
+                "event": "run_rescued",
+                "run_id": orphan.id,
+                "job": orphan.job_name,
+                "state": decision.state,
+                "error": decision.error,
+            },
         )
         if decision.resend and spec is not None:
             try:

@@ -23,8 +23,9 @@ from tests.support.ha import (
     succeeded_since,
     unsettled,
 )
+from tests.support.logs import events, ts
 from tests.support.procs import Services
-from tests.support.schedulers import cron_slots, events, lock_holder, set_cron, stored_jobs, ts
+from tests.support.schedulers import cron_slots, lock_holder, set_cron, stored_jobs
 from tests.support.waiting import wait_for
 
 pytestmark = [

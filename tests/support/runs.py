@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dramatiq import Message
 from sqlalchemy import Engine
 
 from shared import runs, schedules
-from shared.dispatch import build_message
+from shared.brokers import redis_client
+from shared.dispatch import RUN_ID_OPTION, build_message
+from shared.settings import Settings
 from tests.support.waiting import wait_for
 
 EXAMPLES = "tests.example_jobs"
@@ -42,3 +45,22 @@ def wait_state(engine: Engine, run_id: int, states, timeout: float = 30) -> runs
 def traceback_of(engine: Engine, run_id: int) -> str | None:
     with engine.connect() as conn:
         return runs.get_traceback(conn, run_id)
+
+
+def broker_copies(settings: Settings, run_id: int, dead_letters: bool = True) -> list[Message]:
+    """The messages of a run Dramatiq still holds in Redis: queued, delayed for a retry,
+    fetched but not acknowledged, and (unless `dead_letters` is False) dead-lettered after a
+    final failure. None once a worker has acknowledged it."""
+    client = redis_client(settings.redis_url)
+    try:
+        found = []
+        for key in client.scan_iter(f"{settings.redis_namespace}:*.msgs", count=1000):
+            if not dead_letters and key.endswith(b".XQ.msgs"):
+                continue
+            for raw in client.hvals(key):
+                message = Message.decode(raw)
+                if message.options.get(RUN_ID_OPTION) == run_id:
+                    found.append(message)
+        return found
+    finally:
+        client.close()

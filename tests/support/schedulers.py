@@ -1,8 +1,7 @@
-"""Scheduler processes for system tests: JSON logs to read events from, lock holder lookups."""
+"""Scheduler processes for system tests (logging JSON events), lock holder lookups, job store."""
 
 from __future__ import annotations
 
-import json
 import pickle
 from datetime import datetime
 
@@ -21,26 +20,6 @@ FAST_ENV = {
 def start_scheduler(services: Services, node: str, **env: str) -> Service:
     """A `srjobs scheduler` named `node`, logging JSON."""
     return services.start(node, "scheduler", env={**FAST_ENV, "NODE_NAME": node, **env})
-
-
-def events(service: Service, event: str | None = None) -> list[dict]:
-    """The JSON log records of a service, optionally only those whose message starts so."""
-    out = []
-    for line in service.log().splitlines():
-        if not line.startswith("{"):
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if event is None or record.get("event", "").startswith(event):
-            out.append(record)
-    return out
-
-
-def ts(record: dict) -> float:
-    """A log record's time, epoch seconds."""
-    return datetime.fromisoformat(record["ts"]).timestamp()
 
 
 def lock_holder(engine: Engine) -> str | None:

@@ -12,7 +12,7 @@ from starlette.routing import Mount, Route
 from shared import audit, runs
 from shared.settings import Settings
 from tests.support.admin import JOB, client_from, free_port, start_webadmin
-from tests.support.schedulers import events
+from tests.support.logs import events
 from webadmin.app import create_app
 from webadmin.auth import READ_METHODS
 from webadmin.security import CSRF_COOKIE

@@ -4,7 +4,7 @@ import json
 
 from sqlalchemy import text
 
-from tests.support.waiting import wait_for
+from tests.support.logs import wait_event
 
 SECRET = "s3cret-pw"  # trust auth ignores it; it must still never reach a log line
 
@@ -28,14 +28,14 @@ def test_json_logs_parse_and_hide_the_password(services, settings, engine):
     with engine.begin() as conn:
         conn.execute(text("UPDATE job_schedules SET cron = '@every 1s'"))
     scheduler = services.start("scheduler", "scheduler", env=env)
-    wait_for(lambda: "fired refresh_trace_summaries" in scheduler.log(), 30, "a fire log line")
+    wait_event(scheduler, "run_fired", 30, job="refresh_trace_summaries")
     assert scheduler.stop() == 0
     output = scheduler.log()
     assert SECRET not in output
     records = json_lines(output)
     assert records
     for record in records:
-        assert {"ts", "level", "service", "node", "event"} <= set(record)
+        assert {"ts", "level", "service", "node", "event", "message"} <= set(record)
         assert record["service"] == "scheduler" and record["node"] == "json-node"
-    fire = next(r for r in records if r["event"].startswith("fired "))
+    fire = next(r for r in records if r["event"] == "run_fired")
     assert fire["job"] == "refresh_trace_summaries" and fire["run_id"] > 0 and fire["slot"]

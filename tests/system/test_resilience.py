@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import create_engine
 
 from shared.db import sqlalchemy_url
-from tests.support.schedulers import cron_slots, events, set_cron, start_scheduler
+from tests.support.logs import events
+from tests.support.schedulers import cron_slots, set_cron, start_scheduler
 from tests.support.throwaway import throwaway_postgres
 from tests.support.waiting import wait_for
 
@@ -35,8 +36,8 @@ def test_the_leader_keeps_firing_across_a_postgres_restart(own_postgres, service
             30,
             "fires after the restart",
         )
-        assert events(leader, "stepped down")
-        assert len(events(leader, "leading")) >= 2
+        assert events(leader, "leader_stepped_down")
+        wait_for(lambda: len(events(leader, "leader_ready")) >= 2, 10, "a second term")
         slots = cron_slots(engine)
         assert len(slots) == len(set(slots))
     finally:

@@ -19,8 +19,8 @@ import psycopg2
 import pytest
 
 from srjobs.dev import free_port
+from tests.support.logs import events
 from tests.support.procs import Service, Services
-from tests.support.schedulers import events
 from tests.support.throwaway import ThrowawayPostgres, ThrowawayRedis, throwaway_postgres
 from tests.support.waiting import wait_for
 

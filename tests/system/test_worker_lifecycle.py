@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from shared import runs
 from shared.dispatch import dispatch, make_sender
+from tests.support.logs import wait_event
 from tests.support.runs import EXAMPLES, get, send_run, wait_state
 from tests.support.waiting import wait_for
 
@@ -63,7 +64,11 @@ def test_run_of_a_killed_worker_is_rescued_and_retried(services, settings, engin
         assert get(engine, sent.id).state == "running"  # nobody is left to say otherwise
 
         rescuer = services.start(
-            "worker", "worker", "--threads", "2", env={**FAST, **QUICK_HEARTBEAT}
+            "worker",
+            "worker",
+            "--threads",
+            "2",
+            env={**FAST, **QUICK_HEARTBEAT, "LOG_FORMAT": "json"},
         )
 
         def rescued():
@@ -75,7 +80,8 @@ def test_run_of_a_killed_worker_is_rescued_and_retried(services, settings, engin
         wait_for(rescued, 30, "the orphaned run to be rescued", interval=0.3)
         done = wait_state(engine, sent.id, "succeeded")
         assert done.attempt == 2 and done.node != running.node
-        assert f"run {sent.id} of example_slow failed: WorkerLost" in rescuer.log()
+        rescue = wait_event(rescuer, "run_rescued", 5, run_id=sent.id)
+        assert rescue["state"] == "failed" and rescue["error"].startswith("WorkerLost")
     finally:
         broker.close()
 
