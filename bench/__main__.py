@@ -33,6 +33,7 @@ MODULES = [
     ("scheduler_scale", 0.10),
     ("refresh", 0.23),
     ("ha_failover", 0.0),  # share 0: only when named, `python -m bench ha_failover` (~6 min)
+    ("alerts", 0.08),
 ]
 
 CHILD = """
