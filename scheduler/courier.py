@@ -88,6 +88,9 @@ class Courier(threading.Thread):
                 except SQLAlchemyError as exc:
                     logger.warning("alert delivery: database unavailable: %s", exc)
                     wait = 1.0
+                except Exception:  # never stop delivering: the state is in the table
+                    logger.exception("alert delivery failed; retrying")
+                    wait = 1.0
                 self.wake.wait(wait)
                 self.wake.clear()
         finally:

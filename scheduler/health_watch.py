@@ -93,6 +93,9 @@ class HealthWatch(threading.Thread):
                         break
                     logger.warning("health watch: database unavailable: %s; retrying", exc)
                     self.stopping.wait(RECONNECT_SECONDS)
+                except Exception:  # never stop watching: the next pass starts afresh
+                    logger.exception("health watch failed; restarting it")
+                    self.stopping.wait(RECONNECT_SECONDS)
         finally:
             self._wake_r.close()
             self._wake_w.close()

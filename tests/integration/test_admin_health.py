@@ -10,9 +10,14 @@ from scheduler.health_watch import HealthWatch
 from shared import alerts
 from shared.freshness import HEALTHS
 from tests.support.admin import JOB, admin_client, csrf_token
-from tests.support.health import add_run
+from tests.support.health import add_run, enabled_now
 
 FIELDS = {"health", "last_success_at", "consecutive_failures", "stale_after_seconds"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_schedules(engine):
+    enabled_now(engine)
 
 
 @pytest.fixture

@@ -12,11 +12,16 @@ from scheduler.courier import Courier
 from scheduler.health_watch import HealthWatch
 from shared import alerts, run_stats
 from shared.freshness import assess
-from tests.support.health import JOB, add_run, alert_rows, events
+from tests.support.health import JOB, add_run, alert_rows, enabled_now, events
 from tests.support.receiver import Receiver
 from tests.support.waiting import wait_for
 
 SECRET = "s3cret"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_schedules(engine):
+    enabled_now(engine)
 
 
 @pytest.fixture

@@ -39,3 +39,9 @@ def alert_rows(engine: Engine, job: str | None = None) -> list[dict]:
 
 def events(engine: Engine, job: str | None = None) -> list[str]:
     return [row["event"] for row in alert_rows(engine, job)]
+
+
+def enabled_now(engine: Engine) -> None:
+    """Count staleness from now: the session's template database may be minutes old."""
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE job_schedules SET enabled_at = now()"))

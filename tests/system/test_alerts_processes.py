@@ -53,6 +53,8 @@ def test_two_schedulers_workers_and_admins_send_one_alert_per_change(
     outcome_file.write_text("ok")
     env = {**alert_env(receiver), "EXAMPLE_OUTCOME_FILE": str(outcome_file)}
     assert services.run("migrate", env=env).returncode == 0
+    with engine.begin() as conn:  # only the job under test may change health
+        conn.execute(text("UPDATE job_schedules SET enabled = false WHERE name <> :n"), {"n": JOB})
     nodes = {name: start_scheduler(services, name, **env) for name in ("node-a", "node-b")}
     for k in range(2):
         services.start(f"worker-{k}", "worker", "--threads", "2", env=env)
@@ -92,6 +94,8 @@ def test_a_postgres_restart_mid_change_neither_loses_nor_doubles_alerts(services
         assert services.run("migrate", env=env, timeout=120).returncode == 0
         engine = create_engine(sqlalchemy_url(url), pool_pre_ping=True)
         try:
+            with engine.begin() as conn:  # failing and recovering only, never stale here
+                conn.execute(text("UPDATE job_schedules SET stale_after_seconds = 86400"))
             scheduler = start_scheduler(services, "node-a", **env)
             wait_for(lambda: log_events(scheduler, "health_watch_ready"), 30, "the watch")
             expected = []
