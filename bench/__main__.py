@@ -34,6 +34,7 @@ MODULES = [
     ("refresh", 0.23),
     ("summaries", 0.25),
     ("ha_failover", 0.0),  # share 0: only when named, `python -m bench ha_failover` (~6 min)
+    ("alerts", 0.08),
 ]
 
 CHILD = """

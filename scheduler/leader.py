@@ -13,6 +13,7 @@ from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine
 
 from scheduler import metrics
+from scheduler.alerting import Alerting
 from scheduler.executor import FireExecutor
 from scheduler.jobstore import FencedJobStore
 from scheduler.leadership import LockSession
@@ -76,6 +77,7 @@ class LeaderTerm:
         )
         self.mirror = Mirror(self.scheduler, self.store, settings.misfire_grace_seconds)
         self.listener = ScheduleListener(settings, self._on_change)
+        self.alerting = Alerting(settings, engine)
 
     def run(self, stop: threading.Event) -> str:
         """Lead until `stop` is set or the lock is lost; returns why the term ended."""
@@ -96,6 +98,7 @@ class LeaderTerm:
                 },
             )
             self.listener.start()
+            self.alerting.start()
             while not (stop.is_set() or self.lost.is_set()):
                 self.wake.wait(self.settings.leader_check_seconds)
                 self.wake.clear()
@@ -123,10 +126,12 @@ class LeaderTerm:
             extra={"event": "leader_released", "released_at": released_at},
         )
         self.listener.stop()
+        self.alerting.stop()
         self.outbox.stop(drop=dropped)
         for thread in (self.listener, self.outbox):
             if thread.is_alive():
                 thread.join(STOP_JOIN_SECONDS)
+        self.alerting.join(STOP_JOIN_SECONDS)
 
     def _on_lost(self) -> None:
         self.lost.set()

@@ -101,3 +101,19 @@ def prune_workers(conn: Connection, older_than_seconds: float) -> int:
         delete(worker_nodes).where(worker_nodes.c.last_seen_at < _older_than(older_than_seconds))
     )
     return result.rowcount
+
+
+@dataclass(frozen=True)
+class WorkerNode:
+    worker: str  # node/pid/boot
+    node: str
+    started_at: datetime
+    last_seen_at: datetime
+
+
+def list_workers(conn: Connection) -> list[WorkerNode]:
+    """Every worker process with a heartbeat row, newest heartbeat first."""
+    rows = conn.execute(
+        select(worker_nodes).order_by(worker_nodes.c.last_seen_at.desc(), worker_nodes.c.worker)
+    )
+    return [WorkerNode(**r._mapping) for r in rows]

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Row, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from shared.cron import parse_schedule
-from shared.errors import UnknownJob
+from shared.errors import InvalidInput, UnknownJob
 from shared.tables import job_schedules
 
 
@@ -40,6 +40,8 @@ class ScheduleRow:
     description: str
     created_at: datetime
     updated_at: datetime
+    stale_after_seconds: int | None = None  # None: the default (see shared.freshness)
+    enabled_at: datetime | None = None  # created, or last enabled
 
 
 def _row(row: Row[Any]) -> ScheduleRow:
@@ -90,6 +92,17 @@ def get_schedule(conn: Connection, name: str) -> ScheduleRow:
     return _row(row)
 
 
+class Unchanged:
+    """Marks a nullable field a change leaves as it is."""
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED = Unchanged()
+STALE_AFTER_RANGE = (60, 366 * 86400)  # seconds; the database checks the same bounds
+
+
 def update_schedule(
     conn: Connection,
     name: str,
@@ -97,6 +110,7 @@ def update_schedule(
     cron: str | None = None,
     timezone: str | None = None,
     enabled: bool | None = None,
+    stale_after_seconds: int | Unchanged | None = UNCHANGED,
 ) -> tuple[ScheduleRow, ScheduleRow]:
     """Validate and store a change; return (old, new). Raises UnknownJob or InvalidSchedule."""
     old = conn.execute(
@@ -111,6 +125,11 @@ def update_schedule(
     values: dict[str, object] = {"cron": new_cron, "timezone": new_tz}
     if enabled is not None:
         values["enabled"] = enabled
+    if not isinstance(stale_after_seconds, Unchanged):
+        low, high = STALE_AFTER_RANGE
+        if stale_after_seconds is not None and not low <= stale_after_seconds <= high:
+            raise InvalidInput(f"stale_after_seconds must be between {low} and {high}, or null")
+        values["stale_after_seconds"] = stale_after_seconds
     row = conn.execute(
         update(job_schedules)
         .where(job_schedules.c.name == name)

@@ -13,6 +13,7 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 from shared import access
 from shared.brokers import parse_redis_url
@@ -69,6 +70,21 @@ def _networks(raw: str, name: str) -> tuple[access.IPNetwork, ...]:
 
 def _viewers(raw: str, name: str) -> frozenset[str]:
     return frozenset(access.viewer_key(user) for user in _names(raw, name))
+
+
+def webhook_urls(raw: str, name: str = "SRJOBS_ALERT_WEBHOOK_URLS") -> tuple[str, ...]:
+    """Comma-separated http(s) URLs with a host; raises ConfigError naming the variable."""
+    urls = _names(raw, name)
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{name} must list http(s) URLs, got {url!r}")
+    return urls
+
+
+def _base_url(raw: str, name: str) -> str | None:
+    url = raw.strip().rstrip("/")
+    return webhook_urls(url, name)[0] if url else None
 
 
 def setting(
@@ -142,6 +158,27 @@ class Settings:
     # Proxy users with read-only access (casefolded).
     viewers: frozenset[str] = setting("SRJOBS_VIEWERS", frozenset(), _viewers)
 
+    # --- Freshness and alerts ---
+    alert_webhook_urls: tuple[str, ...] = setting(  # secret: URLs often carry a token
+        "SRJOBS_ALERT_WEBHOOK_URLS", (), webhook_urls, secret=True
+    )
+    alert_webhook_secret: str | None = setting(
+        "SRJOBS_ALERT_WEBHOOK_SECRET", None, _optional, secret=True
+    )
+    admin_url: str | None = setting("SRJOBS_ADMIN_URL", None, _base_url)  # links in alerts
+    # A receiver that has not answered after this is cut off (and retried).
+    alert_timeout_seconds: float = setting(
+        "SRJOBS_ALERT_TIMEOUT_SECONDS", 5.0, _number, minimum=0.1
+    )
+    # The first retry of an undelivered alert; doubles up to alert_retry_max_seconds.
+    alert_retry_seconds: float = setting("SRJOBS_ALERT_RETRY_SECONDS", 5.0, _number, minimum=0.1)
+    alert_retry_max_seconds: float = setting(
+        "SRJOBS_ALERT_RETRY_MAX_SECONDS", 300.0, _number, minimum=0.1
+    )
+    alert_give_up_hours: float = setting("SRJOBS_ALERT_GIVE_UP_HOURS", 24.0, _number, minimum=1.0)
+    # The leader's full health passes, besides its wake-ups on run outcomes and deadlines.
+    health_pass_seconds: float = setting("SRJOBS_HEALTH_PASS_SECONDS", 30.0, _number, minimum=0.5)
+
     def __post_init__(self) -> None:
         for f in fields(self):
             minimum = f.metadata.get("minimum")
@@ -170,6 +207,7 @@ class Settings:
             ),
             self.admin_user,
         )
+        webhook_urls(",".join(self.alert_webhook_urls))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

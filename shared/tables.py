@@ -26,6 +26,8 @@ job_schedules = Table(
     Column("description", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("stale_after_seconds", Integer),
+    Column("enabled_at", DateTime(timezone=True), nullable=False),
 )
 
 job_runs = Table(
@@ -78,4 +80,28 @@ audit_log = Table(
     Column("job_name", Text, nullable=False),
     Column("old_values", JSONB),
     Column("new_values", JSONB),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("job_name", Text, nullable=False),
+    Column("event", Text, nullable=False),
+    Column("health", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("details", JSONB, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("deliveries", JSONB, nullable=False),
+)
+
+job_alert_state = Table(
+    "job_alert_state",
+    metadata,
+    Column("job_name", Text, primary_key=True),
+    Column("health", Text, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
 )

@@ -55,3 +55,11 @@ def example_exclusive() -> None:
 @dramatiq.actor(periodic=cron("*/10 * * * *"))
 def example_periodiq() -> None:
     """Declared the periodiq way; srjobs' scheduler fires it."""
+
+
+@job(schedule="@daily", max_retries=0, description="Fails while EXAMPLE_OUTCOME_FILE says fail")
+def example_outcome() -> None:
+    """Succeeds or fails as a file tells it, so that a test can flip a job's health."""
+    path = os.environ.get("EXAMPLE_OUTCOME_FILE")
+    if path and open(path).read().strip() == "fail":
+        raise FlakyUpstream("told to fail")

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from shared.cron import MAX_EXPR_LENGTH, MAX_TZ_LENGTH
 from shared.errors import InvalidInput
 from shared.runs import STATES
+from shared.schedules import STALE_AFTER_RANGE, UNCHANGED, Unchanged
 
 MAX_BODY_BYTES = 64 * 1024
 DEFAULT_LIMIT = 50
@@ -28,10 +29,16 @@ class ScheduleChange:
     cron: str | None = None
     timezone: str | None = None
     enabled: bool | None = None
+    stale_after_seconds: int | Unchanged | None = UNCHANGED  # None: back to the default
 
     def is_empty(self) -> bool:
         """True when the change leaves every field as it is."""
-        return self.cron is None and self.timezone is None and self.enabled is None
+        return (
+            self.cron is None
+            and self.timezone is None
+            and self.enabled is None
+            and isinstance(self.stale_after_seconds, Unchanged)
+        )
 
 
 @dataclass(frozen=True)
@@ -85,8 +92,11 @@ def _text(name: str, value: object, max_length: int) -> str:
 def schedule_change(body: object) -> ScheduleChange:
     """Validate a PATCH body's types and sizes; the schedule itself is checked on update."""
     if not isinstance(body, dict):
-        raise InvalidInput("the body must be a JSON object with any of cron, timezone, enabled")
-    unknown = sorted(set(body) - {"cron", "timezone", "enabled"})
+        raise InvalidInput(
+            "the body must be a JSON object with any of cron, timezone, enabled,"
+            " stale_after_seconds"
+        )
+    unknown = sorted(set(body) - {"cron", "timezone", "enabled", "stale_after_seconds"})
     if unknown:
         raise InvalidInput(f"unknown field(s): {', '.join(map(repr, unknown))}")
     values: dict = {
@@ -96,16 +106,42 @@ def schedule_change(body: object) -> ScheduleChange:
         if not isinstance(body["enabled"], bool):
             raise InvalidInput("enabled must be true or false")
         values["enabled"] = body["enabled"]
+    if "stale_after_seconds" in body:
+        values["stale_after_seconds"] = stale_after(body["stale_after_seconds"])
     return ScheduleChange(**values)
+
+
+def stale_after(value: object) -> int | None:
+    """`stale_after_seconds`: whole seconds in range, or null for the schedule's default."""
+    low, high = STALE_AFTER_RANGE
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(
+            f"stale_after_seconds must be a whole number from {low} to {high}, or null"
+        )
+    return value
 
 
 def form_schedule_change(form: Mapping[str, str]) -> ScheduleChange:
     """The schedule form's fields: an unchecked checkbox is absent, meaning disabled."""
+    raw = form.get("stale_after_seconds", "").strip()
+    if raw and not (raw.isascii() and raw.isdigit() and len(raw) < 12):
+        raise InvalidInput(
+            "stale after must be a whole number of seconds, or empty for the default"
+        )
     return ScheduleChange(
         cron=_text("cron", form.get("cron", ""), MAX_EXPR_LENGTH),
         timezone=_text("timezone", form.get("timezone", ""), MAX_TZ_LENGTH).strip() or "UTC",
         enabled=form.get("enabled") in ("on", "true", "1"),
+        stale_after_seconds=stale_after(int(raw)) if raw else None,
     )
+
+
+def alert_limit(params: Mapping[str, str]) -> int:
+    """`limit` of the alerts list: 1 to MAX_LIMIT, DEFAULT_LIMIT when absent."""
+    raw = params.get("limit")
+    return DEFAULT_LIMIT if raw in (None, "") else _int("limit", raw, 1, MAX_LIMIT)
 
 
 def _int(name: str, raw: str, low: int, high: int) -> int:

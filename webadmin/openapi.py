@@ -6,7 +6,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from shared.cron import MAX_EXPR_LENGTH, MAX_TZ_LENGTH
+from shared.freshness import HEALTHS
 from shared.runs import STATES
+from shared.schedules import STALE_AFTER_RANGE
 from webadmin.inputs import MAX_ID, MAX_LIMIT
 
 TIME = {"type": "string", "format": "date-time", "nullable": True}
@@ -44,6 +46,10 @@ JOB = {
         "description",
         "next_run_at",
         "last_run",
+        "health",
+        "last_success_at",
+        "consecutive_failures",
+        "stale_after_seconds",
     ],
     "properties": {
         "name": {"type": "string"},
@@ -57,6 +63,61 @@ JOB = {
         "next_run_at": TIME,
         "last_run": {"allOf": [{"$ref": "#/components/schemas/Run"}], "nullable": True},
         "updated_at": {"type": "string", "format": "date-time"},
+        "health": {
+            "type": "string",
+            "enum": list(HEALTHS),
+            "description": "paused, stale, failing, new or ok: the first rule that matches",
+        },
+        "last_success_at": TIME,
+        "consecutive_failures": {
+            "type": "integer",
+            "description": "failed or discarded runs since the last success (cancelled excepted)",
+        },
+        "stale_after_seconds": {
+            "type": "integer",
+            "nullable": True,
+            "description": "the value in force: the configured one or the schedule's default",
+        },
+    },
+}
+STALE_AFTER = {
+    "type": "integer",
+    "nullable": True,
+    "minimum": STALE_AFTER_RANGE[0],
+    "maximum": STALE_AFTER_RANGE[1],
+    "description": "seconds without a success before the job is stale; null for the default",
+}
+DELIVERY = {
+    "type": "object",
+    "properties": {
+        "target": {"type": "string", "description": "the webhook URL, masked"},
+        "delivered_at": TIME,
+        "attempts": {"type": "integer"},
+        "last_error": {"type": "string", "nullable": True},
+    },
+}
+ALERT = {
+    "type": "object",
+    "required": [
+        "id",
+        "job_name",
+        "event",
+        "created_at",
+        "delivered_at",
+        "attempts",
+        "last_error",
+    ],
+    "properties": {
+        "id": {"type": "integer"},
+        "job_name": {"type": "string"},
+        "event": {"type": "string", "enum": ["job.failing", "job.stale", "job.recovered"]},
+        "health": {"type": "string", "enum": list(HEALTHS)},
+        "created_at": {"type": "string", "format": "date-time"},
+        "delivered_at": TIME,
+        "attempts": {"type": "integer"},
+        "last_error": {"type": "string", "nullable": True},
+        "next_attempt_at": TIME,
+        "deliveries": {"type": "array", "items": DELIVERY},
     },
 }
 PATCH = {
@@ -66,6 +127,7 @@ PATCH = {
         "cron": {"type": "string", "maxLength": MAX_EXPR_LENGTH, "example": "*/5 * * * *"},
         "timezone": {"type": "string", "maxLength": MAX_TZ_LENGTH, "example": "Europe/Berlin"},
         "enabled": {"type": "boolean"},
+        "stale_after_seconds": STALE_AFTER,
     },
 }
 SCHEDULER = {
@@ -155,7 +217,7 @@ PATHS: dict[str, dict] = {
             "responses": {"200": _json("the job", _ref("Job")), "404": NOT_FOUND},
         },
         "patch": {
-            "summary": "Change a job's schedule, time zone or enabled flag",
+            "summary": "Change a job's schedule, time zone, enabled flag or stale_after_seconds",
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": _ref("ScheduleChange")}},
@@ -231,6 +293,22 @@ PATHS: dict[str, dict] = {
             "responses": {"200": _json("leader status", _ref("Scheduler"))},
         }
     },
+    "/api/alerts": {
+        "get": {
+            "summary": "The latest alerts, newest first, with their delivery state",
+            "parameters": [
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                }
+            ],
+            "responses": {
+                "200": _json("alerts", {"type": "array", "items": _ref("Alert")}),
+                "422": INVALID,
+            },
+        }
+    },
     "/api/preview": {
         "get": {
             "summary": "Validate a schedule and show its next fire times (nothing stored)",
@@ -259,7 +337,8 @@ def document() -> dict:
         "info": {
             "title": "srjobs admin API",
             "version": "1",
-            "description": "Jobs, schedules, run history, manual runs and leader status.",
+            "description": "Jobs and their health, schedules, run history, manual runs,"
+            " alerts and leader status.",
         },
         "paths": paths,
         "components": {
@@ -270,6 +349,7 @@ def document() -> dict:
                 "ScheduleChange": PATCH,
                 "Scheduler": SCHEDULER,
                 "Preview": PREVIEW,
+                "Alert": ALERT,
             },
             "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
         },

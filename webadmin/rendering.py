@@ -12,6 +12,7 @@ from starlette.templating import Jinja2Templates
 
 from shared.runs import STATES, Run
 from webadmin.auth import NOBODY, Identity
+from webadmin.charts import duration_chart, sparkline
 from webadmin.security import CSRF_COOKIE, CSRF_FIELD
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -51,6 +52,20 @@ def identity_context(request: Request) -> dict[str, Identity]:
     return {"identity": request.scope.get("state", {}).get("identity", NOBODY)}
 
 
+def ago(value: datetime | None, now: datetime | None = None) -> str:
+    """`3 min ago`, `2 h ago`, `5 d ago`, or `never`."""
+    if value is None:
+        return "never"
+    seconds = max(0, int(((now or datetime.now(UTC)) - value).total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400 * 2:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} d ago"
+
+
 def make_templates() -> Jinja2Templates:
     """Jinja2 with autoescape on for every template."""
     env = Environment(
@@ -60,6 +75,9 @@ def make_templates() -> Jinja2Templates:
     env.filters["utc"] = utc
     env.filters["utc_short"] = utc_short
     env.filters["duration"] = duration
+    env.filters["ago"] = ago
+    env.filters["sparkline"] = sparkline
+    env.filters["duration_chart"] = duration_chart
     env.globals["STATES"] = STATES
     env.globals["CSRF_FIELD"] = CSRF_FIELD
     return Jinja2Templates(env=env, context_processors=[identity_context])

@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine
 
-from shared import audit, nodes, runs, schedules
+from shared import alerts, audit, nodes, run_stats, runs, schedules
+from shared.alerts import Alert
 from shared.audit import AuditEntry
 from shared.cron import parse_schedule
 from shared.dispatch import dispatch
@@ -22,6 +23,7 @@ from shared.nodes import SchedulerNode
 from shared.runs import Run
 from shared.settings import Settings
 from webadmin import views
+from webadmin.charts import Point, outcome
 from webadmin.inputs import RunQuery, ScheduleChange
 from webadmin.views import JobView
 
@@ -29,12 +31,26 @@ logger = logging.getLogger(__name__)
 
 PREVIEW_COUNT = 5
 AUDIT_SHOWN = 20
+CHART_RUNS = 100
+SPARK_RUNS = 20
 
 
 def list_jobs(engine: Engine) -> list[JobView]:
     """Every job with its description, next fire and last run."""
     with engine.connect() as conn:
         return views.list_jobs(conn)
+
+
+def jobs_with_sparks(engine: Engine) -> tuple[list[JobView], dict[str, list[Point]]]:
+    """Every job, and each one's newest runs for its sparkline."""
+    with engine.connect() as conn:
+        jobs = views.list_jobs(conn)
+        recent = run_stats.recent_runs(conn, [j.schedule.name for j in jobs], SPARK_RUNS)
+    points = {
+        name: [Point("run", outcome(state, error), seconds) for state, error, seconds in found]
+        for name, found in recent.items()
+    }
+    return jobs, points
 
 
 def get_job(engine: Engine, name: str) -> JobView:
@@ -51,6 +67,8 @@ class JobDetail:
     runs: list[Run]
     audit: list[AuditEntry]
     preview: list[datetime]
+    chart: list[Point]  # the newest CHART_RUNS runs, oldest first
+    alerts: list[Alert]
 
 
 def job_detail(engine: Engine, name: str, query: RunQuery) -> JobDetail:
@@ -61,11 +79,50 @@ def job_detail(engine: Engine, name: str, query: RunQuery) -> JobDetail:
             conn, name, limit=query.limit, state=query.state, before=query.before
         )
         entries = audit.list_for_job(conn, name, limit=AUDIT_SHOWN)
+        newest = runs.list_runs(conn, name, limit=CHART_RUNS)
+        job_alerts = alerts.list_alerts(conn, limit=AUDIT_SHOWN, job=name)
     preview = []
     if job.next_run_at is not None:
         schedule = parse_schedule(job.schedule.cron, job.schedule.timezone)
         preview = schedule.next_fire_times(datetime.now(UTC), PREVIEW_COUNT)
-    return JobDetail(job, history, entries, preview)
+    chart = [
+        Point(f"run #{r.id}", outcome(r.state, r.error), _ran_for(r)) for r in reversed(newest)
+    ]
+    return JobDetail(job, history, entries, preview, chart, job_alerts)
+
+
+def _ran_for(run: Run) -> float | None:
+    if run.started_at is None or run.finished_at is None:
+        return None
+    return max(0.0, (run.finished_at - run.started_at).total_seconds())
+
+
+def list_alerts(engine: Engine, limit: int) -> list[Alert]:
+    """The newest alerts first."""
+    with engine.connect() as conn:
+        return alerts.list_alerts(conn, limit=limit)
+
+
+@dataclass(frozen=True)
+class NodesStatus:
+    """Schedulers and worker processes with their last heartbeat."""
+
+    scheduler: SchedulerStatus
+    workers: list[nodes.WorkerNode]
+    worker_dead_after: timedelta
+
+    def live_workers(self) -> int:
+        return sum(
+            self.scheduler.now - w.last_seen_at <= self.worker_dead_after for w in self.workers
+        )
+
+
+def nodes_status(engine: Engine, settings: Settings) -> NodesStatus:
+    """Every scheduler and worker process, judged by the database's clock."""
+    status = scheduler_status(engine, settings)
+    with engine.connect() as conn:
+        workers = nodes.list_workers(conn)
+    return NodesStatus(status, workers, timedelta(seconds=settings.worker_dead_seconds))
 
 
 def update_job(engine: Engine, name: str, change: ScheduleChange, who: str) -> JobView:
@@ -77,7 +134,12 @@ def update_job(engine: Engine, name: str, change: ScheduleChange, who: str) -> J
         if change.is_empty():
             return views.get_job(conn, name)
         old, new = schedules.update_schedule(
-            conn, name, cron=change.cron, timezone=change.timezone, enabled=change.enabled
+            conn,
+            name,
+            cron=change.cron,
+            timezone=change.timezone,
+            enabled=change.enabled,
+            stale_after_seconds=change.stale_after_seconds,
         )
         before = _schedule_values(old)
         after = _schedule_values(new)
@@ -92,11 +154,16 @@ def update_job(engine: Engine, name: str, change: ScheduleChange, who: str) -> J
                 new_values={k: after[k] for k in sorted(changed)},
             )
             logger.info("schedule of %s changed by %s: %s -> %s", name, who, before, after)
-        return views.job_view(new, runs.last_runs(conn, [name]).get(name), datetime.now(UTC))
+        return views.get_job(conn, name)
 
 
 def _schedule_values(row: schedules.ScheduleRow) -> dict:
-    return {"cron": row.cron, "timezone": row.timezone, "enabled": row.enabled}
+    return {
+        "cron": row.cron,
+        "timezone": row.timezone,
+        "enabled": row.enabled,
+        "stale_after_seconds": row.stale_after_seconds,
+    }
 
 
 def run_now(engine: Engine, broker: RedisBroker, name: str, who: str) -> Run:

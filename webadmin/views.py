@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import Connection
 
-from shared import runs, schedules
+from shared import run_stats, runs
 from shared.cron import Schedule, parse_schedule
-from shared.errors import InvalidSchedule
+from shared.errors import InvalidSchedule, UnknownJob
+from shared.freshness import Freshness, RunStats, assess
 from shared.runs import Run
 from shared.schedules import ScheduleRow
 
@@ -21,6 +22,7 @@ class JobView:
     description: str
     next_run_at: datetime | None
     last_run: Run | None
+    freshness: Freshness
 
     def as_json(self) -> dict:
         s = self.schedule
@@ -36,17 +38,29 @@ class JobView:
             "next_run_at": self.next_run_at.isoformat() if self.next_run_at else None,
             "last_run": self.last_run.as_json() if self.last_run else None,
             "updated_at": s.updated_at.isoformat(),
+            **freshness_json(self.freshness),
         }
 
 
-def job_view(row: ScheduleRow, last_run: Run | None, now: datetime) -> JobView:
+def freshness_json(fresh: Freshness) -> dict:
+    """The contract's freshness fields of a job."""
+    return {
+        "health": fresh.health,
+        "last_success_at": fresh.last_success_at.isoformat() if fresh.last_success_at else None,
+        "consecutive_failures": fresh.consecutive_failures,
+        "stale_after_seconds": fresh.stale_after_seconds,
+    }
+
+
+def job_view(row: ScheduleRow, stats: RunStats, last_run: Run | None, now: datetime) -> JobView:
     """Compose a job's view; an invalid stored schedule says so instead of failing."""
+    fresh = assess(row, stats, now)
     try:
         schedule = parsed(row.cron, row.timezone)
     except InvalidSchedule as exc:
-        return JobView(row, f"invalid schedule: {exc}", None, last_run)
+        return JobView(row, f"invalid schedule: {exc}", None, last_run, fresh)
     upcoming = schedule.next_fire_times(now, 1) if row.enabled else []
-    return JobView(row, describe(schedule), upcoming[0] if upcoming else None, last_run)
+    return JobView(row, describe(schedule), upcoming[0] if upcoming else None, last_run, fresh)
 
 
 @lru_cache(maxsize=1024)
@@ -61,14 +75,16 @@ def describe(schedule: Schedule) -> str:
     return schedule.describe()
 
 
-def list_jobs(conn: Connection, now: datetime | None = None) -> list[JobView]:
-    now = now or datetime.now(UTC)
-    rows = schedules.list_schedules(conn)
-    last = runs.last_runs(conn, [r.name for r in rows])
-    return [job_view(r, last.get(r.name), now) for r in rows]
+def list_jobs(conn: Connection, names: list[str] | None = None) -> list[JobView]:
+    """Every job (or the named ones) with health, by the database's clock."""
+    now, found = run_stats.job_stats(conn, names)
+    last = runs.last_runs(conn, [row.name for row, _ in found])
+    return [job_view(row, stats, last.get(row.name), now) for row, stats in found]
 
 
-def get_job(conn: Connection, name: str, now: datetime | None = None) -> JobView:
-    row = schedules.get_schedule(conn, name)
-    last = runs.last_runs(conn, [name]).get(name)
-    return job_view(row, last, now or datetime.now(UTC))
+def get_job(conn: Connection, name: str) -> JobView:
+    """One job; raises UnknownJob."""
+    found = list_jobs(conn, [name])
+    if not found:
+        raise UnknownJob(f"unknown job {name!r}")
+    return found[0]

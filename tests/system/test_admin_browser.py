@@ -119,3 +119,42 @@ def test_a_viewer_sees_no_forms_or_buttons_in_a_browser(services, driver, tmp_pa
     driver.find_element(By.LINK_TEXT, "succeeded").click()  # the state filter is plain links
     wait_for(lambda: driver.current_url.endswith("/runs?state=succeeded"), 10, "the filter")
     assert no_actions()
+
+
+def test_a_stale_job_shows_its_badge_and_the_run_chart(services, engine, driver, tmp_path):
+    from selenium.webdriver.common.by import By
+    from sqlalchemy import text
+
+    from tests.support.health import add_run
+
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE job_schedules SET stale_after_seconds = 60,"
+                " enabled_at = now() - interval '1 hour' WHERE name = :n"
+            ),
+            {"n": JOB},
+        )
+    add_run(engine, "discarded", error="RuntimeError: the view is gone")
+    add_run(engine, "discarded", error="cancelled by admin")
+    _, base = start_webadmin(services)
+
+    driver.get(f"{base}/jobs")
+    row = driver.find_element(By.CSS_SELECTOR, f'tr[data-job="{JOB}"]')
+    badge = row.find_element(By.CSS_SELECTOR, '[data-health="stale"]')
+    assert badge.is_displayed() and "stale" in badge.text
+    assert "last success never" in row.text
+    spark = row.find_element(By.CSS_SELECTOR, "svg.spark")
+    assert spark.is_displayed() and "1 failed" in spark.get_attribute("aria-label")
+    shoot(driver, tmp_path, "stale-jobs")
+
+    driver.find_element(By.LINK_TEXT, JOB).click()
+    chart = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "svg.chart"), 10, "the chart")[0]
+    assert chart.is_displayed() and chart.size["width"] > 300
+    assert chart.get_attribute("role") == "img"
+    assert "Last 2 runs" in chart.get_attribute("aria-label")
+    assert len(chart.find_elements(By.CSS_SELECTOR, "g.run-failed")) == 1
+    assert len(chart.find_elements(By.CSS_SELECTOR, "g.run-cancelled")) == 1
+    facts = driver.find_element(By.CSS_SELECTOR, "dl.facts").text
+    assert "stale" in facts and "60 s" in facts
+    shoot(driver, tmp_path, "stale-job")

@@ -128,3 +128,24 @@ def test_startup_timeout_is_read_and_checked():
     assert Settings.from_env({"SRJOBS_STARTUP_TIMEOUT_SECONDS": "0"}).startup_timeout_seconds == 0
     with pytest.raises(ConfigError, match="SRJOBS_STARTUP_TIMEOUT_SECONDS"):
         Settings.from_env({"SRJOBS_STARTUP_TIMEOUT_SECONDS": "soon"})
+
+
+def test_alert_settings_are_read_and_checked():
+    s = Settings.from_env(
+        {
+            "SRJOBS_ALERT_WEBHOOK_URLS": " https://hooks.example.com/T/abc , http://10.0.0.5:8080/h",
+            "SRJOBS_ALERT_WEBHOOK_SECRET": "hmac-key",
+            "SRJOBS_ADMIN_URL": "https://srjobs.example.com/",
+        }
+    )
+    assert s.alert_webhook_urls == ("https://hooks.example.com/T/abc", "http://10.0.0.5:8080/h")
+    assert s.admin_url == "https://srjobs.example.com"
+    assert "hmac-key" not in repr(s) and "abc" not in repr(s)
+    assert Settings.from_env({}).alert_webhook_urls == ()
+    for bad in ("ftp://x/y", "hooks.example.com/x", "https://", "javascript:alert(1)"):
+        with pytest.raises(ConfigError, match="SRJOBS_ALERT_WEBHOOK_URLS"):
+            Settings.from_env({"SRJOBS_ALERT_WEBHOOK_URLS": bad})
+    with pytest.raises(ConfigError, match="SRJOBS_ADMIN_URL"):
+        Settings.from_env({"SRJOBS_ADMIN_URL": "srjobs.example.com"})
+    with pytest.raises(ConfigError, match="SRJOBS_ALERT_RETRY_SECONDS"):
+        Settings.from_env({"SRJOBS_ALERT_RETRY_SECONDS": "soon"})

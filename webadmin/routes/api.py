@@ -75,3 +75,10 @@ async def preview(request: Request) -> JSONResponse:
         params.get("cron", ""), params.get("timezone", "UTC"), datetime.now(UTC)
     )
     return JSONResponse(result)
+
+
+async def list_alerts(request: Request) -> JSONResponse:
+    """GET /api/alerts?limit=N: the newest alerts first, with their delivery state."""
+    limit = inputs.alert_limit(request.query_params)
+    found = await run_in_threadpool(services.list_alerts, request.state.engine, limit)
+    return JSONResponse([a.as_json() for a in found])

@@ -60,6 +60,7 @@ async def _form_error(request: Request, name: str, fields: dict[str, str], error
         "cron": fields.get("cron", "")[:500],
         "timezone": fields.get("timezone", "")[:200],
         "enabled": fields.get("enabled") in ("on", "true", "1"),
+        "stale_after_seconds": fields.get("stale_after_seconds", "")[:20],
     }
     context["form_error"] = error
     context["preview"] = {"error": error}

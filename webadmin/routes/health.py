@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from shared.dependencies import dependencies, postgres, readiness
+from webadmin import job_metrics
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -30,6 +31,9 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 async def metrics(request: Request) -> Response:
-    """GET /metrics: the Prometheus text format."""
-    body = generate_latest(request.app.state.metrics_registry)
+    """GET /metrics: the Prometheus text format; per-job health computed now."""
+    snap = await run_in_threadpool(
+        job_metrics.snapshot, request.state.engine, request.state.settings
+    )
+    body = generate_latest(request.app.state.metrics_registry) + job_metrics.exposition(snap)
     return Response(body, headers={"content-type": CONTENT_TYPE_LATEST})

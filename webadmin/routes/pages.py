@@ -19,16 +19,16 @@ async def index(request: Request) -> Response:
 
 
 async def jobs_page(request: Request) -> Response:
-    """GET /jobs: every job with its schedule, next and last run, and Run now."""
-    jobs = await run_in_threadpool(services.list_jobs, request.state.engine)
-    notice = _notice(request)
-    return render(request, "jobs.html", {"jobs": jobs, "notice": notice, "nav": "jobs"})
+    """GET /jobs: every job with its health, schedule, next and last run, and Run now."""
+    jobs, sparks = await run_in_threadpool(services.jobs_with_sparks, request.state.engine)
+    context = {"jobs": jobs, "sparks": sparks, "notice": _notice(request), "nav": "jobs"}
+    return render(request, "jobs.html", context)
 
 
 async def jobs_fragment(request: Request) -> Response:
     """The jobs table rows, polled by the jobs page."""
-    jobs = await run_in_threadpool(services.list_jobs, request.state.engine)
-    return render(request, "_job_rows.html", {"jobs": jobs})
+    jobs, sparks = await run_in_threadpool(services.jobs_with_sparks, request.state.engine)
+    return render(request, "_job_rows.html", {"jobs": jobs, "sparks": sparks})
 
 
 def _notice(request: Request) -> dict | None:
@@ -54,7 +54,12 @@ def job_context(request: Request, detail: services.JobDetail, query: inputs.RunQ
         "detail": detail,
         "job": detail.job,
         "query": query,
-        "form": {"cron": s.cron, "timezone": s.timezone, "enabled": s.enabled},
+        "form": {
+            "cron": s.cron,
+            "timezone": s.timezone,
+            "enabled": s.enabled,
+            "stale_after_seconds": s.stale_after_seconds or "",
+        },
         "form_error": None,
         "preview": _preview(s.cron, s.timezone),
         "notice": _notice(request),
@@ -119,3 +124,34 @@ async def scheduler_fragment(request: Request) -> Response:
         services.scheduler_status, request.state.engine, request.state.settings
     )
     return render(request, "_scheduler.html", {"status": status})
+
+
+async def alerts_page(request: Request) -> Response:
+    """GET /alerts: the newest alerts with their delivery state per webhook."""
+    limit = inputs.alert_limit(request.query_params)
+    found = await run_in_threadpool(services.list_alerts, request.state.engine, limit)
+    context = {"alerts": found, "nav": "alerts", "limit": limit}
+    return render(request, "alerts.html", context)
+
+
+async def alerts_fragment(request: Request) -> Response:
+    """The alerts table rows, polled by the alerts page."""
+    limit = inputs.alert_limit(request.query_params)
+    found = await run_in_threadpool(services.list_alerts, request.state.engine, limit)
+    return render(request, "_alert_rows.html", {"alerts": found})
+
+
+async def nodes_page(request: Request) -> Response:
+    """GET /nodes: schedulers and worker processes with their role and last heartbeat."""
+    status = await run_in_threadpool(
+        services.nodes_status, request.state.engine, request.state.settings
+    )
+    return render(request, "nodes.html", {"status": status, "nav": "nodes"})
+
+
+async def nodes_fragment(request: Request) -> Response:
+    """The nodes tables, polled by the nodes page."""
+    status = await run_in_threadpool(
+        services.nodes_status, request.state.engine, request.state.settings
+    )
+    return render(request, "_nodes.html", {"status": status})

@@ -1,0 +1,208 @@
+"""The leader's health watch: records one alert per change of a job's health.
+
+It wakes when a run gets an outcome (the `srjobs_runs` notification of a trigger on
+`job_runs`), when a schedule changes (`srjobs_schedules`), when a job's staleness deadline
+passes, and for a full pass every SRJOBS_HEALTH_PASS_SECONDS (and after each reconnect, as
+notifications sent meanwhile are lost). Which transitions were alerted lives in
+`job_alert_state`, changed in the transaction that records the alert.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import psycopg2
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from scheduler.listener import parse_payload
+from shared import alerts, run_stats, runs, webhooks
+from shared.db import connect_raw
+from shared.errors import UnknownRun
+from shared.freshness import QUIET, Freshness, alert_event, assess, next_alerted
+from shared.schedules import ScheduleRow
+from shared.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+CHANNELS = ("srjobs_runs", "srjobs_schedules")
+RECONNECT_SECONDS = 0.5
+DEADLINE_MARGIN = 0.05
+
+
+def alert_details(
+    event: str, row: ScheduleRow, fresh: Freshness, run: runs.Run | None, admin_url: str | None
+) -> dict:
+    """The webhook body's fields besides id, event, job, health and at."""
+    link = webhooks.job_link(admin_url, row.name)
+    details = {
+        "consecutive_failures": fresh.consecutive_failures,
+        "last_success_at": fresh.last_success_at.isoformat() if fresh.last_success_at else None,
+        "run": run.as_json() if run is not None else None,
+        "text": webhooks.summary(
+            event,
+            row.name,
+            consecutive_failures=fresh.consecutive_failures,
+            last_success_at=fresh.last_success_at,
+            stale_after_seconds=fresh.stale_after_seconds,
+            error=run.error if run is not None else None,
+            link=link,
+        ),
+    }
+    if link:
+        details["url"] = link
+    return details
+
+
+class HealthWatch(threading.Thread):
+    """Evaluates health on notifications and deadlines; `on_alert` wakes the courier."""
+
+    def __init__(self, settings: Settings, engine: Engine, on_alert: Callable[[], None]) -> None:
+        super().__init__(name="srjobs-health-watch", daemon=True)
+        self.settings = settings
+        self.engine = engine
+        self.on_alert = on_alert
+        self.stopping = threading.Event()
+        self.alerted: dict[str, str] = {}
+        self.deadlines: dict[str, float] = {}  # job -> epoch seconds it turns stale
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+
+    def stop(self) -> None:
+        self.stopping.set()
+        try:
+            if self._wake_w is not None:
+                self._wake_w.send(b"x")
+        except OSError:
+            pass
+
+    def run(self) -> None:
+        self._wake_r, self._wake_w = socket.socketpair()
+        try:
+            while not self.stopping.is_set():
+                try:
+                    self._listen()
+                except (psycopg2.Error, OSError, SQLAlchemyError) as exc:
+                    if self.stopping.is_set():
+                        break
+                    logger.warning("health watch: database unavailable: %s; retrying", exc)
+                    self.stopping.wait(RECONNECT_SECONDS)
+                except Exception:  # never stop watching: the next pass starts afresh
+                    logger.exception("health watch failed; restarting it")
+                    self.stopping.wait(RECONNECT_SECONDS)
+        finally:
+            self._wake_r.close()
+            self._wake_w.close()
+
+    def _listen(self) -> None:
+        conn = connect_raw(self.settings.database_url, application_name="srjobs-health-watch")
+        try:
+            with conn.cursor() as cur:
+                for channel in CHANNELS:
+                    cur.execute(f"LISTEN {channel}")  # constant channel names
+            with self.engine.connect() as db:
+                self.alerted = alerts.alerted_states(db)
+            recorded = self.evaluate(None)
+            logger.info(
+                "health watch: first pass done, %d alert(s) recorded",
+                recorded,
+                extra={"event": "health_watch_ready", "recorded": recorded},
+            )
+            next_full = time.monotonic() + self.settings.health_pass_seconds
+            while not self.stopping.is_set():
+                timeout = min(next_full - time.monotonic(), self._until_deadline())
+                waits = [conn, self._wake_r]
+                ready, _, _ = select.select(waits, [], [], max(0.0, timeout))
+                if self.stopping.is_set():
+                    return
+                if time.monotonic() >= next_full:
+                    self.evaluate(None)
+                    next_full = time.monotonic() + self.settings.health_pass_seconds
+                    continue
+                names = self._due_names()
+                if ready:
+                    conn.poll()
+                    names |= {parse_payload(n.payload)[0] for n in conn.notifies}
+                    conn.notifies.clear()
+                if names:
+                    self.evaluate(sorted(names))
+        finally:
+            conn.close()
+
+    def _until_deadline(self) -> float:
+        soonest = min(self.deadlines.values(), default=None)
+        return float("inf") if soonest is None else soonest - time.time()
+
+    def _due_names(self) -> set[str]:
+        now = time.time()
+        return {name for name, at in self.deadlines.items() if at <= now}
+
+    def evaluate(self, names: list[str] | None) -> int:
+        """Assess the named jobs (None: all) and record their changes; returns how many."""
+        with self.engine.connect() as conn:
+            now, found = run_stats.job_stats(conn, names)
+        skew = time.time() - now.timestamp()
+        seen = set()
+        recorded = 0
+        for row, stats in found:
+            seen.add(row.name)
+            fresh = assess(row, stats, now)
+            if fresh.stale_at is None:
+                self.deadlines.pop(row.name, None)
+            else:  # a moment past it, in this process's clock, and never in a tight loop
+                at = fresh.stale_at.timestamp() + skew + DEADLINE_MARGIN
+                self.deadlines[row.name] = max(at, time.time() + DEADLINE_MARGIN)
+            event = alert_event(self.alerted.get(row.name, QUIET), fresh.health)
+            if event is not None and self._record(row, fresh, event, now):
+                recorded += 1
+        for name in set(names if names is not None else self.deadlines) - seen:
+            self.deadlines.pop(name, None)  # the job is gone
+        if recorded:
+            self.on_alert()
+        return recorded
+
+    def _record(self, row: ScheduleRow, fresh: Freshness, event: str, now: datetime) -> bool:
+        before = self.alerted.get(row.name, QUIET)
+        after = next_alerted(before, fresh.health)
+        try:
+            with self.engine.begin() as conn:
+                run = None
+                if event != "job.stale" and fresh.cause_run_id is not None:
+                    try:
+                        run = runs.get_run(conn, fresh.cause_run_id)
+                    except UnknownRun:
+                        run = None
+                details = alert_details(event, row, fresh, run, self.settings.admin_url)
+                alert_id = alerts.record_transition(
+                    conn, row.name, before, after, event, fresh.health, details
+                )
+                if alert_id is None:  # recorded by another evaluator: adopt its state
+                    states = alerts.alerted_states(conn)
+        except IntegrityError:
+            logger.info("job %s was deleted before its alert was recorded", row.name)
+            return False
+        if alert_id is None:
+            self.alerted[row.name] = states.get(row.name, QUIET)
+            return False
+        self.alerted[row.name] = after
+        logger.info(
+            "job %s is %s: alert %d (%s)",
+            row.name,
+            fresh.health,
+            alert_id,
+            event,
+            extra={
+                "event": "alert_recorded",
+                "job": row.name,
+                "alert_id": alert_id,
+                "alert_event": event,
+                "health": fresh.health,
+            },
+        )
+        return True
