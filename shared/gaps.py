@@ -16,7 +16,7 @@ from functools import lru_cache
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from shared.cron import CronSpec, Schedule, _instants
+from shared.cron import CronSpec, Schedule, wall_instants
 
 DAY = timedelta(days=1)
 LOOK_BACK_DAYS = 366
@@ -74,7 +74,7 @@ def day_fires(spec: CronSpec, zone: ZoneInfo, day: date, lo: int, hi: int) -> Da
     instants = sorted(
         int(instant.timestamp())
         for t in times
-        for instant in _instants(spec, midnight + timedelta(minutes=t), zone)
+        for instant in wall_instants(spec, midnight + timedelta(minutes=t), zone)
     )
     inside = [x for x in instants if lo < x <= hi]
     if not inside:

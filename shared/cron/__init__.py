@@ -7,7 +7,7 @@ next fire times. Job-store rows of the first release pickled `shared.cron.Schedu
 here (tests/unit/test_stored_jobs.py loads such rows).
 """
 
-from shared.cron.evaluate import CronSpec, next_cron_fire, next_every_fire
+from shared.cron.evaluate import CronSpec, next_cron_fire, next_every_fire, wall_instants
 from shared.cron.parse import expand_field, parse_schedule, validate_timezone
 from shared.cron.schedule import Schedule
 from shared.cron.syntax import MAX_EXPR_LENGTH, MAX_TZ_LENGTH
@@ -25,4 +25,5 @@ __all__ = [
     "next_every_fire",
     "parse_schedule",
     "validate_timezone",
+    "wall_instants",
 ]

@@ -57,7 +57,7 @@ class CronSpec:
         raise InvalidSchedule("the schedule never fires")
 
 
-def _instants(spec: CronSpec, wall: datetime, zone: ZoneInfo) -> list[datetime]:
+def wall_instants(spec: CronSpec, wall: datetime, zone: ZoneInfo) -> list[datetime]:
     """The UTC instants a wall-clock time stands for: none (skipped), one, or two (repeat)."""
     first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
     second = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
@@ -95,7 +95,7 @@ def next_cron_fire(spec: CronSpec, zone: ZoneInfo, at: datetime) -> datetime:
     best: datetime | None = None
     while True:
         wall = spec.next_wall(wall)
-        instants = _instants(spec, wall, zone)
+        instants = wall_instants(spec, wall, zone)
         earliest = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
         if best is not None and min([earliest, *instants]) > best:
             return best
