@@ -11,9 +11,9 @@ from sqlalchemy import create_engine, text
 from shared.db import sqlalchemy_url
 from tests.support.admin import start_webadmin
 from tests.support.health import add_run, alert_rows, events
+from tests.support.logs import events as log_events
 from tests.support.receiver import Receiver
 from tests.support.runs import EXAMPLES, wait_state
-from tests.support.schedulers import events as log_events
 from tests.support.schedulers import lock_holder, start_scheduler
 from tests.support.throwaway import throwaway_postgres
 from tests.support.waiting import wait_for
