@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -29,6 +30,8 @@ from shared.db import dsn
 from shared.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
 
 STOP_SECONDS = 10
+POLL_SECONDS = 0.5  # how often the services are checked
+EXIT_GRACE_SECONDS = 5.0  # a service that exits this close to a stop signal was stopped
 
 
 def say(message: str) -> None:
@@ -225,12 +228,16 @@ def main(argv: list[str]) -> int:
         for proc in procs:
             stack.callback(stop_process, proc)
         say(f"admin at http://127.0.0.1:{port}/jobs  (Ctrl-C stops everything)")
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-        try:
-            while all(p.poll() is None for p in procs):
-                time.sleep(0.5)
-            say("a service exited; stopping the others")
-            return 1
-        except KeyboardInterrupt:
-            say("stopping")
-            return 0
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        while not stop.wait(POLL_SECONDS):
+            if any(p.poll() is not None for p in procs):
+                # Ctrl-C reaches the services too: one may exit before this process runs its
+                # own handler. Only a service that exits on its own is a failure.
+                if stop.wait(EXIT_GRACE_SECONDS):
+                    break
+                say("a service exited; stopping the others")
+                return 1
+        say("stopping")
+        return 0
