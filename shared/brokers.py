@@ -90,6 +90,17 @@ def parse_redis_url(redis_url: str) -> SentinelGroup | None:
     )
 
 
+def redis_location(redis_url: str) -> str:
+    """Where REDIS_URL points, for messages: `host:port`, a socket path, or a Sentinel group
+    as `<service> via host:port,...`; never a password."""
+    group = parse_redis_url(redis_url)
+    if group is not None:
+        hosts = ",".join(f"{host}:{port}" for host, port in group.sentinels)
+        return f"{group.service} via {hosts}"
+    parts = urlsplit(redis_url)
+    return f"{parts.hostname}:{parts.port or 6379}" if parts.hostname else parts.path
+
+
 class PrimaryConnection(SentinelManagedConnection):
     """A connection to the group's primary that asks the sentinels again on every reconnect.
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import psycopg2
 import redis
 
-from shared.brokers import redis_client
+from shared.brokers import redis_client, redis_location
 from shared.db import dsn, safe_url
 from shared.errors import NotMigrated
 from shared.migrate import MIGRATE_HINT
@@ -79,9 +78,9 @@ def postgres(settings: Settings, *, missing_ok: bool = False) -> Dependency:
 
 def redis_server(settings: Settings) -> Dependency:
     url = settings.redis_url
-    parts = urlsplit(url)
-    where = f"{parts.hostname}:{parts.port or 6379}" if parts.hostname else parts.path
-    return Dependency("redis", "redis", where, lambda timeout: probe_redis(url, timeout))
+    return Dependency(
+        "redis", "redis", redis_location(url), lambda timeout: probe_redis(url, timeout)
+    )
 
 
 def dependencies(settings: Settings) -> list[Dependency]:

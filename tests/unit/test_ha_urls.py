@@ -113,3 +113,14 @@ def test_one_postgres_host_keeps_its_host_and_port():
 def test_unusable_database_urls_are_refused_naming_the_variable(url):
     with pytest.raises(ConfigError, match="DATABASE_URL"):
         Settings.from_env({"DATABASE_URL": url})
+
+
+def test_a_service_names_where_redis_is_without_the_password():
+    from shared.brokers import redis_location
+    from shared.dependencies import redis_server
+
+    url = "redis+sentinel://:s3cret@10.0.0.1:26379,10.0.0.2/srjobs/2"
+    assert redis_location(url) == "srjobs via 10.0.0.1:26379,10.0.0.2:26379"
+    assert redis_server(Settings(redis_url=url)).where == redis_location(url)
+    assert redis_location("redis://:pw@cache:6380/0") == "cache:6380"
+    assert redis_location("unix:///run/redis.sock") == "/run/redis.sock"
