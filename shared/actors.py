@@ -102,12 +102,18 @@ def list_actors(conn: Connection) -> list[ActorInfo]:
     return [_actor(r) for r in conn.execute(select(job_actors).order_by(job_actors.c.name))]
 
 
+def find_actor(conn: Connection, name: str) -> ActorInfo | None:
+    """One actor, or None when it is not catalogued."""
+    row = conn.execute(select(job_actors).where(job_actors.c.name == name)).first()
+    return None if row is None else _actor(row)
+
+
 def get_actor(conn: Connection, name: str) -> ActorInfo:
     """One actor; raises InvalidInput naming the `actor` field when it is not catalogued."""
-    row = conn.execute(select(job_actors).where(job_actors.c.name == name)).first()
-    if row is None:
+    actor = find_actor(conn, name)
+    if actor is None:
         raise InvalidInput(f"actor: unknown actor {name[:200]!r} (see GET /api/actors)")
-    return _actor(row)
+    return actor
 
 
 def check_name(name: object) -> str:

@@ -20,7 +20,7 @@ from webadmin.errors import HANDLERS
 from webadmin.metrics import MetricsMiddleware, make_registry
 from webadmin.openapi import openapi
 from webadmin.rendering import make_templates
-from webadmin.routes import api, forms, health, pages
+from webadmin.routes import api, control_forms, forms, health, pages
 from webadmin.security import Csrf, SecurityMiddleware
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,13 @@ ROUTES = [
     Route("/api/alerts", api.list_alerts),
     Route("/", pages.index),
     Route("/jobs", pages.jobs_page),
+    Route("/jobs/new", control_forms.new_job_page, methods=["GET"]),
+    Route("/jobs/new", control_forms.create_job, methods=["POST"]),
     Route("/jobs/{name}", pages.job_page),
+    Route("/jobs/{name}/delete", control_forms.delete_page, methods=["GET"]),
+    Route("/jobs/{name}/delete", control_forms.delete_job, methods=["POST"]),
+    Route("/runs/{id}/cancel", control_forms.cancel_run, methods=["POST"]),
+    Route("/runs/{id}/retry", control_forms.retry_run, methods=["POST"]),
     Route("/jobs/{name}/schedule", forms.save_schedule, methods=["POST"]),
     Route("/jobs/{name}/run", forms.run_now, methods=["POST"]),
     Route("/runs", pages.runs_page),

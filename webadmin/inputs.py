@@ -198,11 +198,7 @@ def new_schedule(body: object) -> NewSchedule:
 
 def form_new_schedule(form: Mapping[str, str]) -> NewSchedule:
     """The "New schedule" form: args typed as JSON text."""
-    raw = form.get("args", "").strip() or "{}"
-    try:
-        args = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise InvalidInput("args is not valid JSON: write an object such as {}") from None
+    args = form_json_args(form.get("args", ""))
     return new_schedule(
         {
             "name": form.get("name", "").strip(),
@@ -216,7 +212,8 @@ def form_new_schedule(form: Mapping[str, str]) -> NewSchedule:
 
 
 def form_schedule_change(form: Mapping[str, str]) -> ScheduleChange:
-    """The schedule form's fields: an unchecked checkbox is absent, meaning disabled."""
+    """The schedule form's fields: an unchecked checkbox is absent, meaning disabled; args,
+    typed as JSON, change only when the form has the field."""
     raw = form.get("stale_after_seconds", "").strip()
     if raw and not (raw.isascii() and raw.isdigit() and len(raw) < 12):
         raise InvalidInput(
@@ -227,7 +224,16 @@ def form_schedule_change(form: Mapping[str, str]) -> ScheduleChange:
         timezone=_text("timezone", form.get("timezone", ""), MAX_TZ_LENGTH).strip() or "UTC",
         enabled=form.get("enabled") in ("on", "true", "1"),
         stale_after_seconds=stale_after(int(raw)) if raw else None,
+        args=_args(form_json_args(form["args"])) if "args" in form else None,
     )
+
+
+def form_json_args(raw: str) -> object:
+    """A form's args field, JSON text (empty means `{}`)."""
+    try:
+        return json.loads(raw.strip() or "{}")
+    except (ValueError, RecursionError):
+        raise InvalidInput("args is not valid JSON: write an object such as {}") from None
 
 
 def alert_limit(params: Mapping[str, str]) -> int:

@@ -69,6 +69,7 @@ class JobDetail:
     preview: list[datetime]
     chart: list[Point]  # the newest CHART_RUNS runs, oldest first
     alerts: list[Alert]
+    actor: actors.ActorInfo | None = None
 
 
 def job_detail(engine: Engine, name: str, query: RunQuery) -> JobDetail:
@@ -79,6 +80,7 @@ def job_detail(engine: Engine, name: str, query: RunQuery) -> JobDetail:
         entries = audit.list_for_job(conn, name, limit=AUDIT_SHOWN)
         newest = runs.list_runs(conn, name, limit=CHART_RUNS)
         job_alerts = alerts.list_alerts(conn, limit=AUDIT_SHOWN, job=name)
+        actor = actors.find_actor(conn, job.schedule.actor)
     preview = []
     if job.next_run_at is not None:
         schedule = parse_schedule(job.schedule.cron, job.schedule.timezone)
@@ -86,7 +88,7 @@ def job_detail(engine: Engine, name: str, query: RunQuery) -> JobDetail:
     chart = [
         Point(f"run #{r.id}", outcome(r.state, r.error), _ran_for(r)) for r in reversed(newest)
     ]
-    return JobDetail(job, history, entries, preview, chart, job_alerts)
+    return JobDetail(job, history, entries, preview, chart, job_alerts, actor)
 
 
 def _ran_for(run: Run) -> float | None:
@@ -134,7 +136,10 @@ def update_job(engine: Engine, name: str, change: ScheduleChange, who: str) -> J
         args = change.args
         if args is not None:
             current = schedules.get_schedule(conn, name)
-            args = actors.check_args(actors.get_actor(conn, current.actor), args)
+            if args == current.args:  # unchanged (the form always sends it)
+                args = None
+            else:
+                args = actors.check_args(actors.get_actor(conn, current.actor), args)
         old, new = schedules.update_schedule(
             conn,
             name,
@@ -222,11 +227,11 @@ def get_run(engine: Engine, run_id: int | None) -> Run:
         return runs.get_run(conn, run_id)
 
 
-def run_detail(engine: Engine, run_id: int | None) -> tuple[Run, str | None]:
-    """One run and its traceback; raises UnknownRun."""
+def run_detail(engine: Engine, run_id: int | None) -> tuple[Run, str | None, list[Run]]:
+    """One run, its traceback and the runs that retry it; raises UnknownRun."""
     run = get_run(engine, run_id)
     with engine.connect() as conn:
-        return run, runs.get_traceback(conn, run.id)
+        return run, runs.get_traceback(conn, run.id), runs.retries_of(conn, run.id)
 
 
 def require_run(run_id: int | None) -> int:

@@ -129,3 +129,14 @@ def test_loopback_host_names():
         "10.0.0.1",
     ):
         assert not loopback_host(host), host
+
+
+def test_durations_under_a_second_are_shown_in_milliseconds():
+    from webadmin.rendering import seconds_in_words
+
+    assert seconds_in_words(0.0) == "0 ms"
+    assert seconds_in_words(0.0844) == "84 ms"
+    assert seconds_in_words(0.9994) == "999 ms"
+    assert seconds_in_words(1.0) == "1.00 s"
+    assert seconds_in_words(59.5) == "59.50 s"
+    assert seconds_in_words(125) == "2 min 5 s"
