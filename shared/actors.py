@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,11 +124,30 @@ def check_name(name: object) -> str:
     return name
 
 
+def _texts(value: object) -> Iterator[str]:
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+
+
 def check_args(actor: ActorInfo, args: object) -> dict[str, Any]:
     """`args` when the actor accepts them as keyword arguments; InvalidInput naming `args`."""
     if not isinstance(args, dict):
         raise InvalidInput("args must be a JSON object of keyword arguments")
-    size = len(json.dumps(args, separators=(",", ":"), ensure_ascii=False).encode())
+    if any("\x00" in text for text in _texts(args)):
+        raise InvalidInput("args must not contain NUL characters")  # jsonb cannot store them
+    text = json.dumps(args, separators=(",", ":"), ensure_ascii=False)
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError:
+        raise InvalidInput("args must be valid Unicode text") from None
     if size > MAX_ARGS_BYTES:
         raise InvalidInput(f"args is {size} bytes as JSON, more than {MAX_ARGS_BYTES} (16 KiB)")
     known = {p.name for p in actor.params}

@@ -261,9 +261,9 @@ def _time(name: str, raw: str | None) -> datetime | None:
     for text in (raw, raw[::-1].replace(" ", "+", 1)[::-1]):
         try:
             value = datetime.fromisoformat(text)
-        except ValueError:
+            return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        except (ValueError, OverflowError):
             continue
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
     raise InvalidInput(f"{name} must be an ISO 8601 time such as 2026-11-29T12:00:00Z")
 
 

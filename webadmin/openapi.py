@@ -5,11 +5,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from shared.actors import MAX_ARGS_BYTES, NAME_PATTERN
 from shared.cron import MAX_EXPR_LENGTH, MAX_TZ_LENGTH
 from shared.freshness import HEALTHS
 from shared.runs import STATES
 from shared.schedules import STALE_AFTER_RANGE
-from webadmin.inputs import MAX_ID, MAX_LIMIT
+from webadmin.inputs import MAX_ID, MAX_LIMIT, TRIGGERS
 
 TIME = {"type": "string", "format": "date-time", "nullable": True}
 ERROR = {
@@ -32,7 +33,14 @@ RUN = {
         "created_at": {"type": "string", "format": "date-time"},
         "attempt": {"type": "integer"},
         "node": {"type": "string", "nullable": True},
-        "error": {"type": "string", "nullable": True},
+        "error": {
+            "type": "string",
+            "nullable": True,
+            "description": "begins with `cancelled` for a cancelled run",
+        },
+        "args": {"type": "object", "description": "the keyword arguments it runs with"},
+        "retry_of": {"type": "integer", "nullable": True, "description": "the run it retries"},
+        "cancel_requested_at": TIME,
     },
 }
 JOB = {
@@ -78,6 +86,11 @@ JOB = {
             "nullable": True,
             "description": "the value in force: the configured one or the schedule's default",
         },
+        "args": {"type": "object", "description": "keyword arguments of each run"},
+        "declared": {
+            "type": "boolean",
+            "description": "declared in code: may be edited or paused, not deleted",
+        },
     },
 }
 STALE_AFTER = {
@@ -120,6 +133,43 @@ ALERT = {
         "deliveries": {"type": "array", "items": DELIVERY},
     },
 }
+ARGS = {
+    "type": "object",
+    "description": f"keyword arguments for the actor, at most {MAX_ARGS_BYTES} bytes as JSON",
+    "example": {"view": "public.error_rates"},
+}
+NEW_JOB = {
+    "type": "object",
+    "required": ["name", "actor", "cron"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "pattern": f"^{NAME_PATTERN.pattern}$"},
+        "actor": {"type": "string", "description": "a name from GET /api/actors"},
+        "cron": {"type": "string", "maxLength": MAX_EXPR_LENGTH, "example": "*/5 * * * *"},
+        "timezone": {"type": "string", "maxLength": MAX_TZ_LENGTH, "example": "UTC"},
+        "enabled": {"type": "boolean"},
+        "args": ARGS,
+        "stale_after_seconds": STALE_AFTER,
+    },
+}
+ACTOR = {
+    "type": "object",
+    "required": ["name", "description", "queue", "params"],
+    "properties": {
+        "name": {"type": "string"},
+        "description": {"type": "string"},
+        "queue": {"type": "string"},
+        "params": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "required"],
+                "properties": {"name": {"type": "string"}, "required": {"type": "boolean"}},
+            },
+        },
+        "any_args": {"type": "boolean", "description": "it also takes **kwargs"},
+    },
+}
 PATCH = {
     "type": "object",
     "additionalProperties": False,
@@ -128,6 +178,7 @@ PATCH = {
         "timezone": {"type": "string", "maxLength": MAX_TZ_LENGTH, "example": "Europe/Berlin"},
         "enabled": {"type": "boolean"},
         "stale_after_seconds": STALE_AFTER,
+        "args": ARGS,
     },
 }
 SCHEDULER = {
@@ -180,6 +231,8 @@ MUTATION_ERRORS = {
     "413": _json("the body is too large", _ref("Error")),
     "415": _json("the body is not sent as application/json", _ref("Error")),
 }
+RUN_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+EMPTY_BODY = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
 UNAUTHORIZED = {"401": _json("HTTP Basic credentials required", _ref("Error"))}
 FORBIDDEN = {"403": _json("the signed-in user has read-only access", _ref("Error"))}
 READS = ("get", "head", "options")
@@ -208,6 +261,25 @@ PATHS: dict[str, dict] = {
         "get": {
             "summary": "Every job",
             "responses": {"200": _json("jobs", {"type": "array", "items": _ref("Job")})},
+        },
+        "post": {
+            "summary": "Create a runtime schedule of a catalogued actor",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("NewJob")}},
+            },
+            "responses": {
+                "201": _json("the new job", _ref("Job")),
+                "409": _json("a job of that name exists", _ref("Error")),
+                "422": INVALID,
+                **MUTATION_ERRORS,
+            },
+        },
+    },
+    "/api/actors": {
+        "get": {
+            "summary": "The actor catalogue: what a schedule may fire, with its parameters",
+            "responses": {"200": _json("actors", {"type": "array", "items": _ref("Actor")})},
         }
     },
     "/api/jobs/{name}": {
@@ -227,6 +299,14 @@ PATHS: dict[str, dict] = {
                 "404": NOT_FOUND,
                 "422": INVALID,
                 **MUTATION_ERRORS,
+            },
+        },
+        "delete": {
+            "summary": "Delete a runtime schedule (its runs stay); a declared one is 409",
+            "responses": {
+                "204": {"description": "deleted: the leader stops firing it at once"},
+                "404": NOT_FOUND,
+                "409": _json("declared in code: pause it instead", _ref("Error")),
             },
         },
     },
@@ -278,13 +358,89 @@ PATHS: dict[str, dict] = {
             },
         },
     },
+    "/api/runs": {
+        "get": {
+            "summary": "Every job's runs, newest first, filtered (keyset pages with `before`)",
+            "parameters": [
+                {"name": "job", "in": "query", "schema": {"type": "string", "maxLength": 200}},
+                {
+                    "name": "state",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": list(STATES)},
+                },
+                {
+                    "name": "trigger",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": list(TRIGGERS)},
+                },
+                {
+                    "name": "since",
+                    "in": "query",
+                    "description": "created at or after (ISO 8601)",
+                    "schema": {"type": "string", "format": "date-time"},
+                },
+                {
+                    "name": "until",
+                    "in": "query",
+                    "description": "created before (ISO 8601)",
+                    "schema": {"type": "string", "format": "date-time"},
+                },
+                {
+                    "name": "before",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                },
+            ],
+            "responses": {
+                "200": _json("runs", {"type": "array", "items": _ref("Run")}),
+                "422": INVALID,
+            },
+        }
+    },
     "/api/runs/{id}": {
-        "parameters": [
-            {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
-        ],
+        "parameters": [RUN_ID],
         "get": {
             "summary": "One run",
             "responses": {"200": _json("the run", _ref("Run")), "404": NOT_FOUND},
+        },
+    },
+    "/api/runs/{id}/cancel": {
+        "parameters": [RUN_ID],
+        "post": {
+            "summary": "Cancel a run: a waiting one is discarded at once, a running one stops"
+            " within 5 s",
+            "requestBody": EMPTY_BODY,
+            "responses": {
+                "202": _json("the run", _ref("Run")),
+                "404": NOT_FOUND,
+                "409": _json("the run has already finished", _ref("Error")),
+                **MUTATION_ERRORS,
+            },
+        },
+    },
+    "/api/runs/{id}/retry": {
+        "parameters": [RUN_ID],
+        "post": {
+            "summary": "Start a new manual run with the same args, `retry_of` this one",
+            "requestBody": EMPTY_BODY,
+            "responses": {
+                "202": _json("the new run", _ref("Run")),
+                "404": NOT_FOUND,
+                "409": _json(
+                    "not finished, its job is gone, or the job has an active run (`run`)",
+                    {
+                        "type": "object",
+                        "required": ["error"],
+                        "properties": {"error": {"type": "string"}, "run": _ref("Run")},
+                    },
+                ),
+                **MUTATION_ERRORS,
+            },
         },
     },
     "/api/scheduler": {
@@ -337,8 +493,8 @@ def document() -> dict:
         "info": {
             "title": "srjobs admin API",
             "version": "1",
-            "description": "Jobs and their health, schedules, run history, manual runs,"
-            " alerts and leader status.",
+            "description": "Jobs and their health, runtime schedules, the actor catalogue, run"
+            " history and search, manual runs, cancel and retry, alerts and leader status.",
         },
         "paths": paths,
         "components": {
@@ -346,6 +502,8 @@ def document() -> dict:
                 "Error": ERROR,
                 "Run": RUN,
                 "Job": JOB,
+                "NewJob": NEW_JOB,
+                "Actor": ACTOR,
                 "ScheduleChange": PATCH,
                 "Scheduler": SCHEDULER,
                 "Preview": PREVIEW,

@@ -305,3 +305,21 @@ def test_retry_errors(client, engine):
     assert client.post("/api/runs/999999/retry", json={}).status_code == 404
     with engine.connect() as conn:
         assert runs.list_runs(conn, "deleted_job") and len(runs.list_runs(conn)) == 2
+
+
+@pytest.mark.parametrize(
+    "args", [{"view": "a\x00b"}, {"view\x00": "x"}, {"view": "\ud800"}], ids=["nul", "key", "sur"]
+)
+def test_args_that_postgres_cannot_store_are_422(client, engine, args):
+    import json
+
+    body = json.dumps(new_job(args=args)).encode()
+    answer = client.post("/api/jobs", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 422 and "args" in answer.json()["error"]
+    assert schedule_names(engine) == [JOB]
+
+
+def test_search_times_at_the_edge_of_the_calendar(client):
+    answer = client.get("/api/runs", params={"since": "0001-01-01T00:00:00+14:00"})
+    assert answer.status_code == 422
+    assert client.get("/runs", params={"until": "0001-01-01T00:00:00+14:00"}).status_code == 422
