@@ -144,6 +144,7 @@ class Orphan:
     node: str | None
     worker: str | None
     last_seen_at: datetime | None
+    cancel_requested_at: datetime | None = None
 
 
 def find_orphans(conn: Connection, dead_after_seconds: float, limit: int = 500) -> list[Orphan]:
@@ -158,6 +159,7 @@ def find_orphans(conn: Connection, dead_after_seconds: float, limit: int = 500) 
             runs_c.node,
             runs_c.worker,
             workers.last_seen_at,
+            runs_c.cancel_requested_at,
         )
         .select_from(job_runs.outerjoin(worker_nodes, workers.worker == runs_c.worker))
         .where(
