@@ -29,9 +29,9 @@ import psycopg2
 from dramatiq import Broker, Middleware
 from dramatiq.middleware.threading import Interrupt, raise_thread_exception
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import SQLAlchemyError
 
 from shared import runs
-from shared.db import connect_raw
 from shared.dispatch import RUN_ID_OPTION
 from shared.settings import Settings
 from worker import metrics
@@ -65,7 +65,6 @@ class Cancellation(Middleware):
         self._held: dict[int, set[Any]] = {}  # thread id -> DBAPI connections checked out
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._conn: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------
     def after_process_boot(self, broker: Broker) -> None:
@@ -80,9 +79,6 @@ class Cancellation(Middleware):
         if self._thread is not None:
             self._thread.join(5)
             self._thread = None
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
     def watch_engine(self, engine: Engine) -> None:
         """Track which thread holds which connection of `engine` (the jobs' engine)."""
@@ -147,23 +143,12 @@ class Cancellation(Middleware):
         if not threads:
             return []
         try:
-            wanted = self._requested(sorted(threads))
-        except psycopg2.Error as exc:
+            with open_resources(self.settings).records.connect() as conn:
+                wanted = runs.cancel_requested(conn, sorted(threads))
+        except SQLAlchemyError as exc:
             logger.warning("could not look for cancel requests: %s", exc)
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
             return []
         return [run_id for run_id in wanted if self.interrupt(threads[run_id], run_id)]
-
-    def _requested(self, run_ids: list[int]) -> list[int]:
-        if self._conn is None or self._conn.closed:
-            self._conn = connect_raw(
-                self.settings.database_url,
-                application_name=f"srjobs-cancel:{self.settings.node_name}",
-            )
-        with self._conn.cursor() as cursor:
-            return runs.cancel_requested(cursor, run_ids)
 
     def interrupt(self, thread_id: int, run_id: int) -> bool:
         """Cancel the thread's SQL statements, then raise RunCancelled in it; False when the

@@ -251,7 +251,7 @@ def test_cancel_a_waiting_run_discards_it_at_once(client, engine):
         assert run["cancel_requested_at"] and run["finished_at"]
     # A message arriving later for it is skipped: the worker's start guard refuses it.
     with engine.begin() as conn:
-        assert not runs.mark_running(conn, pending, 1, "w1")
+        assert not runs.start_run(conn, pending, 1, "w1")
     assert client.post(f"/api/runs/{pending}/cancel", json={}).status_code == 409
     assert audit_actions(engine, JOB) == ["run.cancel", "run.cancel"]
 
@@ -259,13 +259,12 @@ def test_cancel_a_waiting_run_discards_it_at_once(client, engine):
 def test_cancel_a_running_run_asks_its_worker(client, engine):
     run_id = add_run(engine, state="enqueued")
     with engine.begin() as conn:
-        assert runs.mark_running(conn, run_id, 1, "w1")
+        assert runs.start_run(conn, run_id, 1, "w1")
     answer = client.post(f"/api/runs/{run_id}/cancel", json={})
     assert answer.status_code == 202
     assert answer.json()["state"] == "running" and answer.json()["cancel_requested_at"]
     with engine.connect() as conn:
-        cursor = conn.connection.cursor()
-        assert runs.cancel_requested(cursor, [run_id, run_id + 1000]) == [run_id]
+        assert runs.cancel_requested(conn, [run_id, run_id + 1000]) == [run_id]
 
 
 def test_cancel_errors(client, engine):
