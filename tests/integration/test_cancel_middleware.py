@@ -10,7 +10,7 @@ from dramatiq.brokers.stub import StubBroker
 from sqlalchemy import text
 
 from shared import runs
-from shared.dispatch import build_message
+from shared.dispatch import run_message
 from tests.support.waiting import wait_for
 from worker.cancel import Cancellation
 from worker.jobs import REGISTRY, JobSpec
@@ -53,7 +53,7 @@ def test_a_cancelled_loop_is_interrupted_discarded_and_not_retried(stack, engine
         )
         run = runs.create_manual_run(conn, ACTOR, args={"seconds": 60})
         assert runs.start_run(conn, run.id, 1, "test-node")  # RunRecords' step, not under test
-    broker.enqueue(build_message(run, ACTOR, "default"))
+    broker.enqueue(run_message(run, ACTOR, "default"))
     wait_for(lambda: cancellation._running, 10, "the job to start")
     assert cancellation.check() == []  # nothing asked yet
     with engine.begin() as conn:
@@ -85,7 +85,7 @@ def test_a_statement_in_the_server_is_cancelled(stack, settings, engine):
         with engine.begin() as conn:
             run = runs.create_manual_run(conn, "inproc_sleep")
             assert runs.start_run(conn, run.id, 1, "test-node")
-        broker.enqueue(build_message(run, "inproc_sleep", "default"))
+        broker.enqueue(run_message(run, "inproc_sleep", "default"))
 
         def sleeping() -> bool:
             with engine.connect() as conn:
