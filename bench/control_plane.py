@@ -19,6 +19,7 @@ import httpx
 
 from bench.scheduler_harness import Lab, poll, row, summary
 from shared.actors import write_catalogue
+from srjobs.dev import free_port
 
 COMMAND = "python -m bench control_plane"
 SCHEDULES = 10_000
@@ -41,9 +42,7 @@ def _catalogue(lab: Lab) -> None:
 
 
 def _admin(lab: Lab) -> httpx.Client:
-    from bench.admin_latency import _free_port
-
-    port = _free_port()
+    port = free_port()
     proc = lab.service("cp-admin", "webadmin", "--port", str(port), ADMIN_PASSWORD="")
     base = f"http://127.0.0.1:{port}"
 
