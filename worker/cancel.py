@@ -51,7 +51,6 @@ class RunCancelled(Interrupt):
 class Running:
     run_id: int
     attempt: int
-    message_id: str
     cancelled: bool = False
 
 
@@ -100,9 +99,7 @@ class Cancellation(Middleware):
         if run_id is None or message.actor_name not in REGISTRY:
             return
         with self._lock:
-            self._running[threading.get_ident()] = Running(
-                run_id, attempt_of(message), message.message_id
-            )
+            self._running[threading.get_ident()] = Running(run_id, attempt_of(message))
 
     def after_process_message(
         self, broker: Broker, message: Any, *, result: Any = None, exception: Any = None
