@@ -48,8 +48,9 @@ ROUTES = [
     Route("/api/alerts", api.list_alerts),
     Route("/", pages.index),
     Route("/jobs", pages.jobs_page),
-    Route("/jobs/new", control_forms.new_job_page, methods=["GET"]),
-    Route("/jobs/new", control_forms.create_job, methods=["POST"]),
+    # Not under /jobs/: a job may be named "new".
+    Route("/new-schedule", control_forms.new_job_page, methods=["GET"]),
+    Route("/new-schedule", control_forms.create_job, methods=["POST"]),
     Route("/jobs/{name}", pages.job_page),
     Route("/jobs/{name}/delete", control_forms.delete_page, methods=["GET"]),
     Route("/jobs/{name}/delete", control_forms.delete_job, methods=["POST"]),

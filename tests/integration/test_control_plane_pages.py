@@ -29,12 +29,12 @@ def form(token, **fields):
 
 
 def test_new_schedule_form_lists_the_catalogue_and_creates(client, engine):
-    page = client.get("/jobs/new")
+    page = client.get("/new-schedule")
     assert page.status_code == 200
     assert f'value="{VIEW_ACTOR}"' in page.text and "view*" in page.text
     assert 'id="preview-times"' in page.text  # next fire times
-    token = csrf_token(client, "/jobs/new")
-    answer = client.post("/jobs/new", data=form(token))
+    token = csrf_token(client, "/new-schedule")
+    answer = client.post("/new-schedule", data=form(token))
     assert answer.status_code == 303 and answer.headers["location"] == "/jobs/views?created=1"
     shown = client.get("/jobs/views?created=1").text
     assert "Schedule created" in shown and "otel_trace_summaries" in shown and "Delete" in shown
@@ -53,8 +53,8 @@ def test_new_schedule_form_lists_the_catalogue_and_creates(client, engine):
     ],
 )
 def test_new_schedule_form_shows_the_error_and_keeps_the_input(client, engine, fields, message):
-    token = csrf_token(client, "/jobs/new")
-    answer = client.post("/jobs/new", data=form(token, **fields))
+    token = csrf_token(client, "/new-schedule")
+    answer = client.post("/new-schedule", data=form(token, **fields))
     assert answer.status_code == 422
     assert message in answer.text
     for value in fields.values():
@@ -63,14 +63,14 @@ def test_new_schedule_form_shows_the_error_and_keeps_the_input(client, engine, f
 
 
 def test_new_schedule_with_a_taken_name_is_409(client, engine):
-    token = csrf_token(client, "/jobs/new")
-    answer = client.post("/jobs/new", data=form(token, name=JOB, actor=JOB, args="{}"))
+    token = csrf_token(client, "/new-schedule")
+    answer = client.post("/new-schedule", data=form(token, name=JOB, actor=JOB, args="{}"))
     assert answer.status_code == 409 and "already exists" in answer.text
 
 
 def test_delete_asks_for_confirmation_then_deletes(client, engine):
-    token = csrf_token(client, "/jobs/new")
-    client.post("/jobs/new", data=form(token))
+    token = csrf_token(client, "/new-schedule")
+    client.post("/new-schedule", data=form(token))
     confirm = client.get("/jobs/views/delete")
     assert confirm.status_code == 200 and "Delete views?" in confirm.text
     assert "views" in names(engine)  # asking changes nothing
@@ -136,3 +136,10 @@ def test_runs_page_filters_live_in_the_url(client, engine):
     assert since.status_code == 200 and 'data-run="' not in since.text
     assert 'value="2000-01-01T00:00:00"' in since.text
     assert client.get("/runs", params={"trigger": "bogus"}).status_code == 422
+
+
+def test_a_job_named_new_keeps_its_page(client, engine):
+    token = csrf_token(client, "/new-schedule")
+    assert client.post("/new-schedule", data=form(token, name="new")).status_code == 303
+    page = client.get("/jobs/new")
+    assert page.status_code == 200 and "<h1>new</h1>" in page.text

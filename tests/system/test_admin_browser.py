@@ -172,7 +172,7 @@ def test_create_a_schedule_see_its_runs_cancel_and_retry_in_a_browser(services, 
     _, base = start_webadmin(services)
 
     def catalogued() -> bool:
-        driver.get(f"{base}/jobs/new")
+        driver.get(f"{base}/new-schedule")
         return bool(driver.find_elements(By.CSS_SELECTOR, 'option[value="example_spin"]'))
 
     wait_for(catalogued, 60, "the worker's actors in the New schedule form", interval=0.5)

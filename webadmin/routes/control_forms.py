@@ -20,7 +20,7 @@ BLANK = {"name": "", "actor": "", "cron": "@hourly", "timezone": "UTC", "enabled
 
 
 async def new_job_page(request: Request) -> Response:
-    """GET /jobs/new: the "New schedule" form."""
+    """GET /new-schedule: the "New schedule" form."""
     return await _new_job_form(request, {**BLANK, "args": "{}"}, None)
 
 
@@ -42,7 +42,7 @@ async def _new_job_form(
 
 
 async def create_job(request: Request) -> Response:
-    """POST /jobs/new: create the schedule, or show the form again with the error (422/409)."""
+    """POST /new-schedule: create the schedule, or show the form again with the error (422/409)."""
     fields = await read_form(request)
     try:
         new = inputs.form_new_schedule(fields)
