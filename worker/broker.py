@@ -9,9 +9,9 @@ from dramatiq.middleware import Retries
 
 from shared.brokers import redis_broker
 from shared.settings import Settings
-from worker.cancel import Cancellation
 from worker.jobs import DEFAULT_MAX_BACKOFF_MS, DEFAULT_MAX_RETRIES, DEFAULT_MIN_BACKOFF_MS
 from worker.middleware import ProcessResources, ProcessState, srjobs_middleware
+from worker.middleware.cancel import Cancellation
 from worker.startup import WaitForDependencies
 
 _settings: Settings | None = None
@@ -35,7 +35,7 @@ def setup_broker(settings: Settings, broker: Broker | None = None) -> Broker:
         broker.add_middleware(middleware, before=Retries)
     # After Retries in the list, so its after-hook runs before Retries' one: a cancelled run
     # is given up (not retried) before Retries and RunOutcome see it.
-    broker.add_middleware(Cancellation(state.settings))
+    broker.add_middleware(Cancellation(state))
     # After-hooks run last-added first: the process waits before anything else boots.
     broker.add_middleware(WaitForDependencies(settings))
     dramatiq.set_broker(broker)

@@ -12,8 +12,9 @@ from sqlalchemy import text
 from shared import runs
 from shared.dispatch import run_message
 from tests.support.waiting import wait_for
-from worker.cancel import Cancellation
 from worker.jobs import REGISTRY, JobSpec
+from worker.middleware.cancel import Cancellation
+from worker.middleware.context import ProcessState
 from worker.resources import close_resources, open_resources
 
 ACTOR = "inproc_spin"
@@ -22,7 +23,7 @@ ACTOR = "inproc_spin"
 @pytest.fixture
 def stack(settings):
     broker = StubBroker()
-    cancellation = Cancellation(settings)
+    cancellation = Cancellation(ProcessState(settings))
     broker.add_middleware(cancellation)  # last: its after-hook runs before Retries'
 
     @dramatiq.actor(broker=broker, actor_name=ACTOR, max_retries=3, min_backoff=10)

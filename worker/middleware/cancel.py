@@ -1,4 +1,4 @@
-"""Dramatiq middleware that stops a running run an admin cancelled.
+"""Middleware: a running run an admin cancelled is stopped.
 
 The admin sets `cancel_requested_at` on the run (POST /api/runs/{id}/cancel). Each worker
 process polls for that, every SRJOBS_CANCEL_POLL_SECONDS and only while it runs jobs, with
@@ -15,7 +15,8 @@ When the job ends, the run is recorded `discarded` with an error beginning `canc
 the message is given up (never retried). Polling rather than LISTEN keeps one less
 connection per process and needs no re-listen logic; the poll is a no-op while idle.
 
-Placed after Retries (its after-hook runs before Retries' and RunRecords').
+Placed after Retries, outside `srjobs_middleware` (its after-hook runs before Retries' and
+before RunOutcome's).
 """
 
 from __future__ import annotations
@@ -26,17 +27,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg2
-from dramatiq import Broker, Middleware
+from dramatiq import Broker
 from dramatiq.middleware.threading import Interrupt, raise_thread_exception
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared import runs
 from shared.dispatch import RUN_ID_OPTION
-from shared.settings import Settings
 from worker import metrics
 from worker.jobs import REGISTRY
-from worker.middleware.context import attempt_of
+from worker.middleware.context import ProcessState, StateMiddleware, attempt_of
 from worker.middleware.run_outcome import describe_error
 from worker.resources import open_resources
 
@@ -54,11 +54,11 @@ class Running:
     cancelled: bool = False
 
 
-class Cancellation(Middleware):
+class Cancellation(StateMiddleware):
     """Interrupts the runs of this process whose cancel an admin asked for."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, state: ProcessState) -> None:
+        super().__init__(state)
         self._lock = threading.Lock()
         self._running: dict[int, Running] = {}  # thread id -> its run
         self._held: dict[int, set[Any]] = {}  # thread id -> DBAPI connections checked out
@@ -68,7 +68,7 @@ class Cancellation(Middleware):
     # -- lifecycle ---------------------------------------------------------------------
     def after_process_boot(self, broker: Broker) -> None:
         """Follow the job engine's connections and start polling."""
-        self.watch_engine(open_resources(self.settings).engine)
+        self.watch_engine(open_resources(self.state.settings).engine)
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="srjobs-cancel", daemon=True)
         self._thread.start()
@@ -112,7 +112,7 @@ class Cancellation(Middleware):
         # exception matches its `throws` option.
         message.options["throws"] = (BaseException,)
         error = f"{runs.CANCELLED} while running ({describe_error(exception)})"
-        with open_resources(self.settings).records.begin() as conn:
+        with self.state.engine().begin() as conn:
             runs.mark_finished(
                 conn, running.run_id, "discarded", error=error, attempt=running.attempt
             )
@@ -130,7 +130,7 @@ class Cancellation(Middleware):
 
     # -- the poller ----------------------------------------------------------------------
     def _loop(self) -> None:
-        while not self._stop.wait(self.settings.cancel_poll_seconds):
+        while not self._stop.wait(self.state.settings.cancel_poll_seconds):
             self.check()
 
     def check(self) -> list[int]:
@@ -140,7 +140,7 @@ class Cancellation(Middleware):
         if not threads:
             return []
         try:
-            with open_resources(self.settings).records.connect() as conn:
+            with self.state.engine().connect() as conn:
                 wanted = runs.cancel_requested(conn, sorted(threads))
         except SQLAlchemyError as exc:
             logger.warning("could not look for cancel requests: %s", exc)
