@@ -35,6 +35,8 @@ MODULES = [
     ("summaries", 0.25),
     ("ha_failover", 0.0),  # share 0: only when named, `python -m bench ha_failover` (~6 min)
     ("alerts", 0.08),
+    # share 0: only when named, `python -m bench control_plane` (~8 min on a loaded machine)
+    ("control_plane", 0.0),
 ]
 
 CHILD = """

@@ -143,10 +143,14 @@ class Lab:
         }
 
     def scheduler(self, name: str, **extra: str) -> Proc:
+        return self.service(name, "scheduler", **extra)
+
+    def service(self, name: str, *args: str, **extra: str) -> Proc:
+        """`srjobs <args>` named `name` (its NODE_NAME), logging JSON to the lab's folder."""
         log_path = self.logdir / f"{name}.log"
         with log_path.open("wb") as handle:
             popen = subprocess.Popen(
-                [sys.executable, "-m", "srjobs.cli", "scheduler"],
+                [sys.executable, "-m", "srjobs.cli", *args],
                 env=self.env(NODE_NAME=name, **extra),
                 stdout=handle,
                 stderr=subprocess.STDOUT,

@@ -36,6 +36,7 @@ class Due:
     slot: datetime
     actor: str
     queue: str
+    args: dict
 
 
 def placeholder(**kwargs: object) -> None:
@@ -86,7 +87,7 @@ class FireExecutor(BaseExecutor):
             metrics.MISSED.labels(job.id).inc()
             return
         target = read_kwargs(job.kwargs)
-        self._due.append(Due(job.id, slot, target.actor, target.queue))
+        self._due.append(Due(job.id, slot, target.actor, target.queue, target.args))
 
     def flush(self) -> None:
         """Record every buffered fire in one fenced statement, then hand them to the outbox.
@@ -97,7 +98,9 @@ class FireExecutor(BaseExecutor):
         due, self._due = self._due, []
         if not due:
             return
-        recorded = self._lock_session.record_cron_runs([(d.job, d.slot) for d in due])
+        recorded = self._lock_session.record_cron_runs(
+            [(d.job, d.slot) for d in due], [d.args for d in due]
+        )
         runs = {(run.job_name, run.scheduled_at): run for run in recorded}
         now = datetime.now(UTC)
         for d in due:

@@ -132,10 +132,13 @@ class LockSession:
         with self.fenced() as conn:
             return runs.create_cron_run(conn, job_name, slot)
 
-    def record_cron_runs(self, fires: list[tuple[str, datetime]]) -> list[Run]:
-        """Insert many slots' runs in one fenced statement; already fired slots are left out."""
+    def record_cron_runs(
+        self, fires: list[tuple[str, datetime]], args: list[dict] | None = None
+    ) -> list[Run]:
+        """Insert many slots' runs (with each fire's `args`) in one fenced statement; already
+        fired slots are left out."""
         with self.fenced() as conn:
-            return runs.create_cron_runs(conn, fires)
+            return runs.create_cron_runs(conn, fires, args)
 
     def _lose(self) -> None:
         was_held, self.held = self.held, False

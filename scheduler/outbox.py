@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler import metrics
 from shared import runs, schedules
-from shared.dispatch import build_message, make_sender, send_backoff_seconds
+from shared.dispatch import make_sender, run_message, send_backoff_seconds
 from shared.runs import PendingSend, Run
 from shared.settings import Settings
 
@@ -130,7 +130,7 @@ class Outbox(threading.Thread):
                         self._failed(rest, "the broker was unreachable")
                     return False
                 try:
-                    self.broker.enqueue(build_message(actor, queue_name, pending.run.id))
+                    self.broker.enqueue(run_message(pending.run, actor, queue_name))
                 except BROKER_ERRORS as exc:
                     self.broker_down = True
                     self._failed(pending, str(exc))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from shared.cron import Schedule
@@ -31,6 +32,12 @@ def catch_up_from(
     return schedule.next_fire_at_or_after(now - timedelta(seconds=grace_seconds))
 
 
-def signature(actor: str, queue: str, cron: str, timezone: str) -> str:
-    """What identifies a schedule's APScheduler job; a change means reschedule."""
-    return "\x1f".join((actor, queue, cron, timezone))
+def signature(actor: str, queue: str, cron: str, timezone: str, args: dict | None = None) -> str:
+    """What identifies a schedule's APScheduler job; a change means reschedule.
+
+    Empty `args` leave the signature as it was before schedules had arguments, so that jobs
+    stored by an earlier release are not rescheduled (and their missed slots kept)."""
+    parts = [actor, queue, cron, timezone]
+    if args:
+        parts.append(json.dumps(args, sort_keys=True, separators=(",", ":")))
+    return "\x1f".join(parts)

@@ -43,7 +43,7 @@ class Plan:
 
 
 def row_signature(row: ScheduleRow) -> str:
-    return signature(row.actor, row.queue, row.cron, row.timezone)
+    return signature(row.actor, row.queue, row.cron, row.timezone, row.args)
 
 
 def make_plan(stored: dict[str, str], rows: list[ScheduleRow], scope: set[str] | None) -> Plan:
@@ -100,7 +100,7 @@ class Mirror:
             trigger = ScheduleTrigger(schedule)
             sig = row_signature(row)
             options = {
-                "kwargs": job_kwargs(row.actor, row.queue, sig),
+                "kwargs": job_kwargs(row.actor, row.queue, sig, row.args),
                 # The executor extends this minimum to one interval when a slot fires (computing
                 # the interval here would cost more than the rest of a 10,000-job sync).
                 "misfire_grace_time": int(self.min_grace_seconds),

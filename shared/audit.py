@@ -9,7 +9,14 @@ from sqlalchemy import Connection, insert, select
 
 from shared.tables import audit_log
 
-ACTIONS = ("schedule.update", "run.manual")
+ACTIONS = (
+    "schedule.update",
+    "schedule.create",
+    "schedule.delete",
+    "run.manual",
+    "run.cancel",
+    "run.retry",
+)
 
 
 @dataclass(frozen=True)

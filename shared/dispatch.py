@@ -49,6 +49,11 @@ def build_message(
     )
 
 
+def run_message(run: Run, actor: str, queue: str) -> Message:
+    """The message of a recorded run: its `args` as the actor's keyword arguments."""
+    return build_message(actor, queue, run.id, kwargs=dict(run.args))
+
+
 def send_backoff_seconds(send_attempts: int) -> float:
     """How long the outbox waits before re-sending after `send_attempts` failures."""
     return float(min(60, 2 ** max(0, send_attempts - 1)))
@@ -58,7 +63,7 @@ def dispatch(engine: Engine, broker: RedisBroker, run: Run, actor: str, queue: s
     """Send one run's message, then mark it enqueued; on a broker error it stays pending
     for the leader's outbox to re-send."""
     try:
-        broker.enqueue(build_message(actor, queue, run.id))
+        broker.enqueue(run_message(run, actor, queue))
     except (redis.RedisError, OSError) as exc:
         logger.warning(
             "broker unreachable, run %d of %s stays pending: %s", run.id, run.job_name, exc

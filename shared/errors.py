@@ -43,3 +43,8 @@ class LeadershipLost(SrjobsError):
 
 class PermanentJobError(SrjobsError):
     """A job failure that retrying cannot fix; the run is discarded."""
+
+
+class Conflict(SrjobsError):
+    """A request the current state forbids: a name taken, a declared job deleted, a finished
+    run cancelled (409)."""

@@ -13,6 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
 import migrations
+from shared.actors import ActorInfo, write_catalogue
 from shared.db import ensure_database, make_engine
 from shared.errors import NotMigrated
 from shared.schedules import ScheduleSeed, seed_schedules
@@ -39,8 +40,11 @@ def head_revision() -> str:
     return head
 
 
-def migrate(settings: Settings, seeds: Iterable[ScheduleSeed]) -> int:
-    """Create the database if needed, upgrade to head, seed missing schedules.
+def migrate(
+    settings: Settings, seeds: Iterable[ScheduleSeed], actors: Iterable[ActorInfo] = ()
+) -> int:
+    """Create the database if needed, upgrade to head, seed missing schedules, write the
+    actor catalogue.
 
     Returns how many schedules were seeded.
     """
@@ -53,6 +57,7 @@ def migrate(settings: Settings, seeds: Iterable[ScheduleSeed]) -> int:
             cfg = _config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+            write_catalogue(conn, list(actors))  # before seeding: a new row takes its queue
             seeded = seed_schedules(conn, list(seeds))
             conn.commit()
     finally:

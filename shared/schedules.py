@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from shared.cron import parse_schedule
-from shared.errors import InvalidInput, UnknownJob
+from shared.errors import Conflict, InvalidInput, UnknownJob
 from shared.tables import job_schedules
 
 
@@ -42,6 +42,8 @@ class ScheduleRow:
     updated_at: datetime
     stale_after_seconds: int | None = None  # None: the default (see shared.freshness)
     enabled_at: datetime | None = None  # created, or last enabled
+    args: dict[str, Any] = field(default_factory=dict)
+    declared: bool = False
 
 
 def _row(row: Row[Any]) -> ScheduleRow:
@@ -66,6 +68,7 @@ def seed_schedules(conn: Connection, seeds: list[ScheduleSeed]) -> int:
                     "timezone": s.timezone,
                     "enabled": s.enabled,
                     "description": s.description,
+                    "declared": True,
                 }
                 for s in seeds
             ]
@@ -82,6 +85,16 @@ def list_schedules(conn: Connection, *, enabled_only: bool = False) -> list[Sche
     if enabled_only:
         stmt = stmt.where(job_schedules.c.enabled)
     return [_row(r) for r in conn.execute(stmt)]
+
+
+def lock_schedule(conn: Connection, name: str) -> ScheduleRow:
+    """One schedule, its row locked until the transaction ends; raises UnknownJob."""
+    row = conn.execute(
+        select(job_schedules).where(job_schedules.c.name == name).with_for_update()
+    ).first()
+    if row is None:
+        raise UnknownJob(f"unknown job {name!r}")
+    return _row(row)
 
 
 def get_schedule(conn: Connection, name: str) -> ScheduleRow:
@@ -103,6 +116,14 @@ UNCHANGED = Unchanged()
 STALE_AFTER_RANGE = (60, 366 * 86400)  # seconds; the database checks the same bounds
 
 
+def check_stale_after(value: int | None) -> int | None:
+    """A `stale_after_seconds` in range, or None (the default); InvalidInput otherwise."""
+    low, high = STALE_AFTER_RANGE
+    if value is not None and not low <= value <= high:
+        raise InvalidInput(f"stale_after_seconds must be between {low} and {high}, or null")
+    return value
+
+
 def update_schedule(
     conn: Connection,
     name: str,
@@ -111,14 +132,10 @@ def update_schedule(
     timezone: str | None = None,
     enabled: bool | None = None,
     stale_after_seconds: int | Unchanged | None = UNCHANGED,
+    args: dict[str, Any] | None = None,
 ) -> tuple[ScheduleRow, ScheduleRow]:
     """Validate and store a change; return (old, new). Raises UnknownJob or InvalidSchedule."""
-    old = conn.execute(
-        select(job_schedules).where(job_schedules.c.name == name).with_for_update()
-    ).first()
-    if old is None:
-        raise UnknownJob(f"unknown job {name!r}")
-    before = _row(old)
+    before = lock_schedule(conn, name)
     new_cron = before.cron if cron is None else cron.strip()
     new_tz = before.timezone if timezone is None else timezone
     parse_schedule(new_cron, new_tz)
@@ -126,10 +143,9 @@ def update_schedule(
     if enabled is not None:
         values["enabled"] = enabled
     if not isinstance(stale_after_seconds, Unchanged):
-        low, high = STALE_AFTER_RANGE
-        if stale_after_seconds is not None and not low <= stale_after_seconds <= high:
-            raise InvalidInput(f"stale_after_seconds must be between {low} and {high}, or null")
-        values["stale_after_seconds"] = stale_after_seconds
+        values["stale_after_seconds"] = check_stale_after(stale_after_seconds)
+    if args is not None:
+        values["args"] = args
     row = conn.execute(
         update(job_schedules)
         .where(job_schedules.c.name == name)
@@ -147,3 +163,56 @@ def get_schedules(conn: Connection, names: set[str]) -> list[ScheduleRow]:
         .order_by(job_schedules.c.name)
     )
     return [_row(r) for r in conn.execute(stmt)]
+
+
+def create_schedule(
+    conn: Connection,
+    *,
+    name: str,
+    actor: str,
+    queue: str,
+    cron: str,
+    timezone: str = "UTC",
+    enabled: bool = True,
+    args: dict[str, Any] | None = None,
+    description: str = "",
+    stale_after_seconds: int | None = None,
+) -> ScheduleRow:
+    """Store a runtime schedule (not declared); raises InvalidSchedule, or Conflict when the
+    name is taken. The caller has validated the actor and its arguments."""
+    cron = cron.strip()
+    parse_schedule(cron, timezone)
+    check_stale_after(stale_after_seconds)
+    row = conn.execute(
+        insert(job_schedules)
+        .values(
+            name=name,
+            actor=actor,
+            queue=queue,
+            cron=cron,
+            timezone=timezone,
+            enabled=enabled,
+            args=args or {},
+            description=description,
+            declared=False,
+            stale_after_seconds=stale_after_seconds,
+        )
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(*job_schedules.c)
+    ).first()
+    if row is None:
+        raise Conflict(f"a job named {name!r} already exists")
+    return _row(row)
+
+
+def delete_schedule(conn: Connection, name: str) -> ScheduleRow:
+    """Delete a runtime schedule; its runs stay. Raises UnknownJob, or Conflict when the
+    schedule is declared in code."""
+    row = lock_schedule(conn, name)
+    if row.declared:
+        raise Conflict(
+            f"{name!r} is declared in code and cannot be deleted: pause it instead"
+            " (PATCH enabled=false)"
+        )
+    conn.execute(delete(job_schedules).where(job_schedules.c.name == name))
+    return row

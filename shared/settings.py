@@ -157,6 +157,8 @@ class Settings:
     auth_proxy_from: tuple[access.IPNetwork, ...] = setting("SRJOBS_AUTH_PROXY_FROM", (), _networks)
     # Proxy users with read-only access (casefolded).
     viewers: frozenset[str] = setting("SRJOBS_VIEWERS", frozenset(), _viewers)
+    # How often a worker process looks for cancel requests of the runs it is running.
+    cancel_poll_seconds: float = setting("SRJOBS_CANCEL_POLL_SECONDS", 0.5, _number, minimum=0.05)
 
     # --- Freshness and alerts ---
     alert_webhook_urls: tuple[str, ...] = setting(  # secret: URLs often carry a token

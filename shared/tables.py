@@ -28,6 +28,19 @@ job_schedules = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("stale_after_seconds", Integer),
     Column("enabled_at", DateTime(timezone=True), nullable=False),
+    Column("args", JSONB, nullable=False),
+    Column("declared", Boolean, nullable=False),
+)
+
+job_actors = Table(
+    "job_actors",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("description", Text, nullable=False),
+    Column("queue", Text, nullable=False),
+    Column("params", JSONB, nullable=False),
+    Column("any_args", Boolean, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 job_runs = Table(
@@ -49,6 +62,9 @@ job_runs = Table(
     Column("send_attempts", Integer, nullable=False),
     Column("next_send_at", DateTime(timezone=True)),
     Column("worker", Text),
+    Column("args", JSONB, nullable=False),
+    Column("retry_of", BigInteger),
+    Column("cancel_requested_at", DateTime(timezone=True)),
 )
 
 scheduler_nodes = Table(

@@ -33,9 +33,9 @@ def migrate(argv: list[str]) -> int:
         return code
     # Importing the actors binds a broker (no connection is made) and declares the jobs.
     from worker.actors import broker  # noqa: F401
-    from worker.jobs import declared_seeds
+    from worker.jobs import catalogue, declared_seeds
 
-    seeded = run_migrate(settings, declared_seeds(settings))
+    seeded = run_migrate(settings, declared_seeds(settings), catalogue())
     print(f"srjobs migrate: database is up to date ({seeded} schedule(s) seeded)")
     return 0
 

@@ -12,6 +12,7 @@ import redis
 from psycopg2 import sql
 from sqlalchemy import Engine
 
+from shared.actors import ActorInfo, Param
 from shared.db import make_engine
 from shared.migrate import migrate
 from shared.schedules import ScheduleSeed
@@ -108,12 +109,31 @@ REFRESH_SEED = ScheduleSeed(
 )
 
 
+# What `srjobs migrate` writes for these two built-in actors (tests/integration/test_actors.py
+# checks it against a real migrate).
+CATALOGUE = [
+    ActorInfo(
+        "refresh_trace_summaries",
+        "Refresh the otel_trace_summaries materialized view for the trace list",
+        "default",
+        (),
+    ),
+    ActorInfo(
+        "refresh_materialized_view",
+        "Refresh a materialized view (CONCURRENTLY when it is populated and has a unique"
+        " index); `view` may be schema-qualified",
+        "default",
+        (Param("view", True),),
+    ),
+]
+
+
 @pytest.fixture(scope="session")
 def template_db() -> Iterator[str]:
     """A database migrated once per session; tests copy it."""
     name = f"srjobs_test_tpl_{SESSION_TAG}"
     url = database_url(name)
-    migrate(make_settings(url), [REFRESH_SEED])
+    migrate(make_settings(url), [REFRESH_SEED], CATALOGUE)
     yield name
     drop_database(name)
 

@@ -63,3 +63,11 @@ def example_outcome() -> None:
     path = os.environ.get("EXAMPLE_OUTCOME_FILE")
     if path and open(path).read().strip() == "fail":
         raise FlakyUpstream("told to fail")
+
+
+@job(schedule=None, description="Spins in Python for `seconds`", max_retries=3)
+def example_spin(seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    spins = 0
+    while time.monotonic() < deadline:
+        spins += 1  # pure Python: only an asynchronous exception stops it early

@@ -20,7 +20,7 @@ from webadmin.errors import HANDLERS
 from webadmin.metrics import MetricsMiddleware, make_registry
 from webadmin.openapi import openapi
 from webadmin.rendering import make_templates
-from webadmin.routes import api, forms, health, pages
+from webadmin.routes import api, control_forms, forms, health, pages
 from webadmin.security import Csrf, SecurityMiddleware
 
 logger = logging.getLogger(__name__)
@@ -31,9 +31,15 @@ ROUTES = [
     Route("/readyz", health.readyz),
     Route("/metrics", health.metrics),
     Route("/openapi.json", openapi),
-    Route("/api/jobs", api.list_jobs),
+    Route("/api/jobs", api.list_jobs, methods=["GET"]),
+    Route("/api/jobs", api.create_job, methods=["POST"]),
     Route("/api/jobs/{name}", api.get_job, methods=["GET"]),
     Route("/api/jobs/{name}", api.patch_job, methods=["PATCH"]),
+    Route("/api/jobs/{name}", api.delete_job, methods=["DELETE"]),
+    Route("/api/actors", api.list_actors),
+    Route("/api/runs", api.search_runs),
+    Route("/api/runs/{id}/cancel", api.cancel_run, methods=["POST"]),
+    Route("/api/runs/{id}/retry", api.retry_run, methods=["POST"]),
     Route("/api/jobs/{name}/runs", api.job_runs, methods=["GET"]),
     Route("/api/jobs/{name}/runs", api.start_run, methods=["POST"]),
     Route("/api/runs/{id}", api.get_run),
@@ -42,7 +48,14 @@ ROUTES = [
     Route("/api/alerts", api.list_alerts),
     Route("/", pages.index),
     Route("/jobs", pages.jobs_page),
+    # Not under /jobs/: a job may be named "new".
+    Route("/new-schedule", control_forms.new_job_page, methods=["GET"]),
+    Route("/new-schedule", control_forms.create_job, methods=["POST"]),
     Route("/jobs/{name}", pages.job_page),
+    Route("/jobs/{name}/delete", control_forms.delete_page, methods=["GET"]),
+    Route("/jobs/{name}/delete", control_forms.delete_job, methods=["POST"]),
+    Route("/runs/{id}/cancel", control_forms.cancel_run, methods=["POST"]),
+    Route("/runs/{id}/retry", control_forms.retry_run, methods=["POST"]),
     Route("/jobs/{name}/schedule", forms.save_schedule, methods=["POST"]),
     Route("/jobs/{name}/run", forms.run_now, methods=["POST"]),
     Route("/runs", pages.runs_page),

@@ -6,7 +6,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from shared.errors import InvalidInput, InvalidSchedule, RunConflict, UnknownJob, UnknownRun
+from shared.errors import (
+    Conflict,
+    InvalidInput,
+    InvalidSchedule,
+    RunConflict,
+    UnknownJob,
+    UnknownRun,
+)
 
 
 def _is_api(request: Request) -> bool:
@@ -37,6 +44,12 @@ async def conflict(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": str(exc), "run": exc.run.as_json()}, 409)  # type: ignore[attr-defined]
 
 
+async def state_conflict(request: Request, exc: Exception) -> Response:
+    if _is_api(request):
+        return JSONResponse({"error": str(exc)}, 409)
+    return PlainTextResponse(str(exc), 409)
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
@@ -53,5 +66,6 @@ HANDLERS = {
     InvalidInput: invalid,
     InvalidSchedule: invalid,
     RunConflict: conflict,
+    Conflict: state_conflict,
     HTTPException: http_error,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,12 +11,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from shared.runs import STATES, Run
+from shared.runs import CANCEL_AT_ONCE_STATES, FINISHED_STATES, STATES, Run
 from webadmin.auth import NOBODY, Identity
 from webadmin.charts import duration_chart, sparkline
+from webadmin.inputs import TRIGGERS
 from webadmin.security import CSRF_COOKIE, CSRF_FIELD
 
 TEMPLATES = Path(__file__).parent / "templates"
+AUDIT_WORDS = {
+    "schedule.update": "schedule changed",
+    "schedule.create": "schedule created",
+    "schedule.delete": "schedule deleted",
+    "run.manual": "manual run",
+    "run.cancel": "run cancelled",
+    "run.retry": "run retried",
+}
 
 
 def utc(value: datetime | None) -> str:
@@ -33,11 +43,17 @@ def utc_short(value: datetime | None) -> str:
 
 
 def duration(run: Run) -> str:
-    """How long a run took (or has been running), e.g. `1.24 s` or `3 min 2 s`."""
+    """How long a run took (or has been running), e.g. `84 ms`, `1.24 s` or `3 min 2 s`."""
     if run.started_at is None:
         return "—"
     end = run.finished_at or datetime.now(UTC)
-    seconds = max(0.0, (end - run.started_at).total_seconds())
+    return seconds_in_words(max(0.0, (end - run.started_at).total_seconds()))
+
+
+def seconds_in_words(seconds: float) -> str:
+    """`84 ms` under a second, `1.24 s` under a minute, then minutes and hours."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
     if seconds < 60:
         return f"{seconds:.2f} s"
     minutes, rest = divmod(int(seconds), 60)
@@ -66,6 +82,11 @@ def ago(value: datetime | None, now: datetime | None = None) -> str:
     return f"{seconds // 86400} d ago"
 
 
+def tojson_compact(value: object) -> str:
+    """JSON on one line, for args shown in tables and forms (autoescaped by the template)."""
+    return json.dumps(value, separators=(", ", ": "), ensure_ascii=False)
+
+
 def make_templates() -> Jinja2Templates:
     """Jinja2 with autoescape on for every template."""
     env = Environment(
@@ -78,7 +99,13 @@ def make_templates() -> Jinja2Templates:
     env.filters["ago"] = ago
     env.filters["sparkline"] = sparkline
     env.filters["duration_chart"] = duration_chart
+    env.filters["tojson_compact"] = tojson_compact
     env.globals["STATES"] = STATES
+    env.globals["TRIGGERS"] = TRIGGERS
+    env.globals["CANCELLABLE"] = (*CANCEL_AT_ONCE_STATES, "running")
+    env.globals["FINISHED"] = FINISHED_STATES
+    env.globals["AUDIT_WORDS"] = AUDIT_WORDS
+    env.globals["UTC"] = UTC
     env.globals["CSRF_FIELD"] = CSRF_FIELD
     return Jinja2Templates(env=env, context_processors=[identity_context])
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from dramatiq.brokers.redis import RedisBroker
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from shared import alerts, audit, nodes, run_stats, runs, schedules
+from shared import actors, alerts, audit, nodes, run_stats, runs, schedules
 from shared.alerts import Alert
 from shared.audit import AuditEntry
 from shared.cron import parse_schedule
@@ -69,18 +69,18 @@ class JobDetail:
     preview: list[datetime]
     chart: list[Point]  # the newest CHART_RUNS runs, oldest first
     alerts: list[Alert]
+    actor: actors.ActorInfo | None = None
 
 
 def job_detail(engine: Engine, name: str, query: RunQuery) -> JobDetail:
     """Everything the job page shows; raises UnknownJob."""
     with engine.connect() as conn:
         job = views.get_job(conn, name)
-        history = runs.list_runs(
-            conn, name, limit=query.limit, state=query.state, before=query.before
-        )
+        history = _page(conn, query, name)
         entries = audit.list_for_job(conn, name, limit=AUDIT_SHOWN)
         newest = runs.list_runs(conn, name, limit=CHART_RUNS)
         job_alerts = alerts.list_alerts(conn, limit=AUDIT_SHOWN, job=name)
+        actor = actors.find_actor(conn, job.schedule.actor)
     preview = []
     if job.next_run_at is not None:
         schedule = parse_schedule(job.schedule.cron, job.schedule.timezone)
@@ -88,7 +88,7 @@ def job_detail(engine: Engine, name: str, query: RunQuery) -> JobDetail:
     chart = [
         Point(f"run #{r.id}", outcome(r.state, r.error), _ran_for(r)) for r in reversed(newest)
     ]
-    return JobDetail(job, history, entries, preview, chart, job_alerts)
+    return JobDetail(job, history, entries, preview, chart, job_alerts, actor)
 
 
 def _ran_for(run: Run) -> float | None:
@@ -133,6 +133,13 @@ def update_job(engine: Engine, name: str, change: ScheduleChange, who: str) -> J
     with engine.begin() as conn:
         if change.is_empty():
             return views.get_job(conn, name)
+        args = change.args
+        if args is not None:
+            current = schedules.get_schedule(conn, name)
+            if args == current.args:  # unchanged (the form always sends it)
+                args = None
+            else:
+                args = actors.check_args(actors.get_actor(conn, current.actor), args)
         old, new = schedules.update_schedule(
             conn,
             name,
@@ -140,6 +147,7 @@ def update_job(engine: Engine, name: str, change: ScheduleChange, who: str) -> J
             timezone=change.timezone,
             enabled=change.enabled,
             stale_after_seconds=change.stale_after_seconds,
+            args=args,
         )
         before = _schedule_values(old)
         after = _schedule_values(new)
@@ -163,6 +171,7 @@ def _schedule_values(row: schedules.ScheduleRow) -> dict:
         "timezone": row.timezone,
         "enabled": row.enabled,
         "stale_after_seconds": row.stale_after_seconds,
+        "args": row.args,
     }
 
 
@@ -174,7 +183,7 @@ def run_now(engine: Engine, broker: RedisBroker, name: str, who: str) -> Run:
     """
     with engine.begin() as conn:
         job = schedules.get_schedule(conn, name)
-        run = runs.create_manual_run(conn, name)
+        run = runs.create_manual_run(conn, name, args=job.args)
         audit.record(
             conn, who=who, action="run.manual", job_name=name, new_values={"run_id": run.id}
         )
@@ -188,13 +197,26 @@ def job_runs(engine: Engine, name: str, query: RunQuery) -> list[Run]:
     """A page of one job's runs, newest first; raises UnknownJob."""
     with engine.connect() as conn:
         schedules.get_schedule(conn, name)
-        return runs.list_runs(conn, name, limit=query.limit, state=query.state, before=query.before)
+        return _page(conn, query, name)
+
+
+def _page(conn: Connection, query: RunQuery, job: str | None) -> list[Run]:
+    return runs.list_runs(
+        conn,
+        job,
+        limit=query.limit,
+        state=query.state,
+        before=query.before,
+        trigger=query.trigger,
+        since=query.since,
+        until=query.until,
+    )
 
 
 def recent_runs(engine: Engine, query: RunQuery) -> list[Run]:
-    """A page of every job's runs, newest first."""
+    """A page of every job's runs (or of `query.job`), newest first, filtered."""
     with engine.connect() as conn:
-        return runs.list_runs(conn, limit=query.limit, state=query.state, before=query.before)
+        return _page(conn, query, query.job)
 
 
 def get_run(engine: Engine, run_id: int | None) -> Run:
@@ -205,11 +227,18 @@ def get_run(engine: Engine, run_id: int | None) -> Run:
         return runs.get_run(conn, run_id)
 
 
-def run_detail(engine: Engine, run_id: int | None) -> tuple[Run, str | None]:
-    """One run and its traceback; raises UnknownRun."""
+def run_detail(engine: Engine, run_id: int | None) -> tuple[Run, str | None, list[Run]]:
+    """One run, its traceback and the runs that retry it; raises UnknownRun."""
     run = get_run(engine, run_id)
     with engine.connect() as conn:
-        return run, runs.get_traceback(conn, run.id)
+        return run, runs.get_traceback(conn, run.id), runs.retries_of(conn, run.id)
+
+
+def require_run(run_id: int | None) -> int:
+    """The id, or UnknownRun when a path cannot name a run."""
+    if run_id is None:
+        raise UnknownRun("unknown run")
+    return run_id
 
 
 def require_job(name: str | None) -> str:

@@ -39,6 +39,8 @@ class JobView:
             "last_run": self.last_run.as_json() if self.last_run else None,
             "updated_at": s.updated_at.isoformat(),
             **freshness_json(self.freshness),
+            "args": s.args,
+            "declared": s.declared,
         }
 
 

@@ -13,6 +13,7 @@ from worker.broker import bound_settings, ensure_broker
 
 broker = ensure_broker()
 
+from shared.errors import PermanentJobError  # noqa: E402
 from worker.jobs import job  # noqa: E402  (after the broker is bound)
 from worker.refresh import TRACE_SUMMARIES_VIEW, refresh_view  # noqa: E402
 from worker.rescue import rescue_orphans  # noqa: E402
@@ -28,15 +29,27 @@ logger = logging.getLogger(__name__)
     max_retries=5,
 )
 def refresh_trace_summaries() -> None:
+    refresh_materialized_view.fn(TRACE_SUMMARIES_VIEW)
+
+
+@job(
+    schedule=None,
+    description="Refresh a materialized view (CONCURRENTLY when it is populated and has a"
+    " unique index); `view` may be schema-qualified",
+    max_retries=5,
+)
+def refresh_materialized_view(view: str) -> None:
     res = current()
+    if not isinstance(view, str):
+        raise PermanentJobError(f"view must be a string, got {type(view).__name__}")
     with res.engine.begin() as conn:
         mode = refresh_view(
             conn.connection.dbapi_connection,
-            TRACE_SUMMARIES_VIEW,
+            view,
             statement_timeout_s=res.settings.refresh_statement_timeout_seconds,
             lock_timeout_s=res.settings.refresh_lock_timeout_seconds,
         )
-    logger.info("refreshed %s (%s)", TRACE_SUMMARIES_VIEW, mode)
+    logger.info("refreshed %s (%s)", view, mode, extra={"event": "view_refreshed", "view": view})
 
 
 @job(

@@ -11,6 +11,7 @@ from shared.brokers import redis_broker
 from shared.settings import Settings
 from worker.jobs import DEFAULT_MAX_BACKOFF_MS, DEFAULT_MAX_RETRIES, DEFAULT_MIN_BACKOFF_MS
 from worker.middleware import ProcessResources, ProcessState, srjobs_middleware
+from worker.middleware.cancel import Cancellation
 from worker.startup import WaitForDependencies
 
 _settings: Settings | None = None
@@ -29,8 +30,12 @@ def setup_broker(settings: Settings, broker: Broker | None = None) -> Broker:
     # Before Retries in the list means after it in the after-hooks (they run reversed), so
     # the run's outcome is recorded once Retries has decided whether to give the message up.
     global _settings
-    for middleware in srjobs_middleware(ProcessState(settings)):
+    state = ProcessState(settings)
+    for middleware in srjobs_middleware(state):
         broker.add_middleware(middleware, before=Retries)
+    # After Retries in the list, so its after-hook runs before Retries' one: a cancelled run
+    # is given up (not retried) before Retries and RunOutcome see it.
+    broker.add_middleware(Cancellation(state))
     # After-hooks run last-added first: the process waits before anything else boots.
     broker.add_middleware(WaitForDependencies(settings))
     dramatiq.set_broker(broker)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import dramatiq
 
+from shared.actors import ActorInfo, Param
 from shared.errors import PermanentJobError
 from shared.schedules import ScheduleSeed
 from shared.settings import Settings
@@ -25,7 +26,7 @@ class JobSpec:
 
     name: str
     actor_name: str
-    schedule: ScheduleSpec
+    schedule: ScheduleSpec | None  # None: no default schedule, only runtime ones fire it
     queue: str
     timezone: str
     description: str
@@ -35,8 +36,11 @@ class JobSpec:
     unique: bool = False
     # False when the function needs arguments: a lost run cannot be re-sent without them.
     resendable: bool = True
+    params: tuple[Param, ...] = ()
+    any_args: bool = False
 
     def seed(self, settings: Settings) -> ScheduleSeed:
+        assert self.schedule is not None
         cron = self.schedule(settings) if callable(self.schedule) else self.schedule
         return ScheduleSeed(
             name=self.name,
@@ -54,7 +58,7 @@ REGISTRY: dict[str, JobSpec] = {}
 
 def job(
     *,
-    schedule: ScheduleSpec,
+    schedule: ScheduleSpec | None,
     name: str | None = None,
     description: str = "",
     queue: str = "default",
@@ -72,6 +76,7 @@ def job(
     The actor's name is the job's name (the function's, unless `name` is given). Errors of a
     `permanent` type, and `PermanentJobError`, discard the run at once instead of retrying.
     A `unique` job never runs twice at once: a run that would overlap another is discarded.
+    With `schedule=None` the actor has no default schedule: runtime schedules fire it.
     """
 
     def decorate(fn: Callable[..., object]) -> dramatiq.Actor:
@@ -97,6 +102,7 @@ def job(
             max_backoff=max_backoff,
             unique=unique,
             resendable=callable_without_arguments(fn),
+            **signature_params(fn),
         )
         return actor
 
@@ -136,11 +142,31 @@ def register_periodic(actor: dramatiq.Actor) -> JobSpec | None:
         max_retries=actor.options.get("max_retries", DEFAULT_MAX_RETRIES),
         max_backoff=actor.options.get("max_backoff", DEFAULT_MAX_BACKOFF_MS),
         resendable=callable_without_arguments(actor.fn),
+        **signature_params(actor.fn),
     )
     REGISTRY[spec.name] = spec
     return spec
 
 
+def signature_params(fn: Callable[..., object]) -> dict:
+    """The keyword arguments `fn` takes, as the catalogue lists them (`params`, `any_args`)."""
+    params, any_args = [], False
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            any_args = True
+        elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            params.append(Param(p.name, p.default is p.empty))
+    return {"params": tuple(params), "any_args": any_args}
+
+
 def declared_seeds(settings: Settings) -> list[ScheduleSeed]:
-    """The default schedule of every declared job."""
-    return [spec.seed(settings) for spec in REGISTRY.values()]
+    """The default schedule of every declared job that has one."""
+    return [spec.seed(settings) for spec in REGISTRY.values() if spec.schedule is not None]
+
+
+def catalogue() -> list[ActorInfo]:
+    """Every declared actor, as `job_actors` lists it."""
+    return [
+        ActorInfo(spec.actor_name, spec.description, spec.queue, spec.params, spec.any_args)
+        for spec in REGISTRY.values()
+    ]

@@ -9,6 +9,7 @@ import sys
 from dramatiq import cli as dramatiq_cli
 from sqlalchemy.exc import OperationalError
 
+from shared.actors import write_catalogue
 from shared.db import make_engine
 from shared.logsetup import setup_logging
 from shared.schedules import seed_schedules
@@ -27,13 +28,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def seed_declared(settings: Settings) -> int:
-    """Add a schedule row for every declared job that has none (admins' edits win)."""
+    """Write the actor catalogue and add a schedule row for every declared job that has none
+    (admins' edits win)."""
     from worker.actors import broker  # noqa: F401  (binds the broker, declares the jobs)
-    from worker.jobs import declared_seeds
+    from worker.jobs import catalogue, declared_seeds
 
     engine = make_engine(settings, pool_size=1)
     try:
         with engine.begin() as conn:
+            write_catalogue(conn, catalogue())
             return seed_schedules(conn, declared_seeds(settings))
     finally:
         engine.dispose()

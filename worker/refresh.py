@@ -14,8 +14,23 @@ from worker.summaries import TRACE_SUMMARIES_VIEW, refresh_incremental
 
 logger = logging.getLogger(__name__)
 
-# Two-key advisory locks take int4 keys: (class, hashtext(view)).
+# Two-key advisory locks take int4 keys: (class, hashtext(view)). The view's name in the key
+# is the one `lock_name` gives, so two names of one view take the same lock.
 REFRESH_LOCK_CLASS = 0x51AB6
+
+# The relation a view name stands for: as written, when one of that exact name is visible on
+# the search path, else `schema.view` split at the first dot. Names are compared as they
+# are, never parsed as SQL: quotes, spaces or semicolons are part of the name. A plain table
+# answers too (otel_trace_summaries in incremental mode); the caller decides what it accepts.
+FIND_VIEW = """
+SELECT c.relkind, c.relispopulated, n.nspname, c.relname, pg_table_is_visible(c.oid)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('m', 'r')
+   AND ((c.relname = %(name)s AND pg_table_is_visible(c.oid))
+        OR (n.nspname = %(schema)s AND c.relname = %(rest)s))
+ ORDER BY (c.relname = %(name)s AND pg_table_is_visible(c.oid)) DESC
+ LIMIT 1
+"""
 
 
 class ViewMissing(PermanentJobError):
@@ -41,18 +56,16 @@ def refresh_view(
     statement_timeout_s: float,
     lock_timeout_s: float,
 ) -> str:
-    """Refresh `view` in one transaction; return "concurrent", "plain" (never populated) or
-    "incremental" (otel_trace_summaries kept as a table, see worker.summaries)."""
+    """Refresh `view` (optionally `schema.view`) in one transaction; return "concurrent",
+    "plain" (never populated) or "incremental" (otel_trace_summaries kept as a table, see
+    worker.summaries). The name reaches SQL only as a quoted identifier."""
     with dbapi_conn.cursor() as cur:
-        # The lock first: a conversion of the summaries' mode holds it until it commits.
-        if not take_refresh_lock(cur, view, wait=False):
+        if not take_refresh_lock(cur, lock_name(find_view(cur, view), view), wait=False):
             raise RefreshBusy(f"a refresh of {view!r} is already running; skipped")
-        cur.execute(
-            "SELECT c.relkind, c.relispopulated FROM pg_class c WHERE c.oid = to_regclass(%s)",
-            (view,),
-        )
-        row = cur.fetchone()
-        incremental = row is not None and row[0] == "r" and view == TRACE_SUMMARIES_VIEW
+        # Read again under the lock: a conversion of the summaries' mode holds it until it
+        # commits, and may have replaced the relation meanwhile.
+        row = find_view(cur, view)
+        incremental = row is not None and row[0] == "r" and row[3] == TRACE_SUMMARIES_VIEW
         if row is None or (row[0] != "m" and not incremental):
             raise ViewMissing(f"materialized view {view!r} does not exist")
         cur.execute(
@@ -60,7 +73,7 @@ def refresh_view(
             " set_config('lock_timeout', %s, true)",
             (f"{int(statement_timeout_s * 1000)}ms", f"{int(lock_timeout_s * 1000)}ms"),
         )
-        name = sql.Identifier(view)
+        name = sql.Identifier(row[2], row[3])
         try:
             if incremental:
                 run = refresh_incremental(cur)
@@ -93,6 +106,23 @@ def refresh_view(
                 raise  # e.g. the connection dropped: failed, retried with backoff
             raise permanent from exc
         return "concurrent"
+
+
+def find_view(cur: Cursor, view: str) -> tuple | None:
+    """(relkind, populated, schema, name, visible) of the relation `view` names, or None."""
+    schema, _, rest = view.partition(".")
+    cur.execute(FIND_VIEW, {"name": view, "schema": schema, "rest": rest})
+    return cur.fetchone()
+
+
+def lock_name(found: tuple | None, view: str) -> str:
+    """The name a view's refresh lock is keyed on: its bare name when it is visible on the
+    search path (as the summaries' conversion names it), else `schema.name`; a name that
+    matches nothing keeps its own."""
+    if found is None:
+        return view
+    _, _, schema, name, visible = found
+    return name if visible else f"{schema}.{name}"
 
 
 def take_refresh_lock(cur: Cursor, view: str, *, wait: bool) -> bool:

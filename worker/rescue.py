@@ -38,6 +38,8 @@ def decide(orphan: runs.Orphan, spec: JobSpec | None) -> Decision:
     """What to do with an orphaned run: retry it as its next attempt, or give up."""
     seen = orphan.last_seen_at.isoformat() if orphan.last_seen_at else "never"
     lost = f"WorkerLost: worker {orphan.worker} stopped while running it (last seen {seen})"
+    if orphan.cancel_requested_at is not None:
+        return Decision("discarded", False, f"{runs.CANCELLED} while running; {lost}")
     if spec is None:
         return Decision("discarded", False, f"{lost}; job {orphan.job_name!r} is not declared")
     if not spec.resendable:

@@ -12,6 +12,8 @@ from shared.runs.create import (
 )
 from shared.runs.model import (
     ACTIVE_STATES,
+    CANCEL_AT_ONCE_STATES,
+    CANCELLED,
     DISCARDED,
     ENQUEUED,
     FAILED,
@@ -32,6 +34,7 @@ from shared.runs.model import (
 from shared.runs.queries import (
     Orphan,
     PendingSend,
+    cancel_requested,
     count_pending,
     find_orphans,
     find_stalled_retries,
@@ -40,9 +43,11 @@ from shared.runs.queries import (
     last_runs,
     list_runs,
     pending_to_send,
+    retries_of,
 )
 from shared.runs.transitions import (
     Finish,
+    cancel_waiting,
     finish_many,
     mark_enqueued,
     mark_enqueued_many,
@@ -51,6 +56,7 @@ from shared.runs.transitions import (
     mark_send_failed,
     mark_succeeded_many,
     prune_finished,
+    request_cancel,
     start_run,
     try_lock_job,
     unlock_job,
@@ -58,6 +64,8 @@ from shared.runs.transitions import (
 
 __all__ = [
     "ACTIVE_STATES",
+    "CANCELLED",
+    "CANCEL_AT_ONCE_STATES",
     "DISCARDED",
     "ENQUEUED",
     "FAILED",
@@ -77,6 +85,8 @@ __all__ = [
     "Orphan",
     "PendingSend",
     "Run",
+    "cancel_requested",
+    "cancel_waiting",
     "count_pending",
     "create_cron_run",
     "create_cron_runs",
@@ -97,6 +107,8 @@ __all__ = [
     "mark_succeeded_many",
     "pending_to_send",
     "prune_finished",
+    "request_cancel",
+    "retries_of",
     "start_run",
     "try_lock_job",
     "unlock_job",

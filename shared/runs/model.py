@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,10 @@ MAX_TRACEBACK_LENGTH = 20000
 MANUAL_LOCK_CLASS = 0x51AB5
 # Held by the worker connection running a job declared `unique` (same second key).
 UNIQUE_LOCK_CLASS = 0x51AB7
+# A cancelled run ends `discarded` with an error that begins with this word.
+CANCELLED = "cancelled"
+# States a cancel discards at once: nothing of the run is executing.
+CANCEL_AT_ONCE_STATES = (PENDING, ENQUEUED, FAILED)
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,9 @@ class Run:
     node: str | None
     error: str | None
     created_at: datetime
+    args: dict[str, Any] = field(default_factory=dict)
+    retry_of: int | None = None
+    cancel_requested_at: datetime | None = None
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready dict; times in ISO 8601 with offset."""

@@ -34,16 +34,48 @@ def list_runs(
     limit: int = 50,
     state: str | None = None,
     before: int | None = None,
+    trigger: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[Run]:
-    """Runs newest first, optionally of one job, in one state, with ids below `before`."""
+    """Runs newest first, optionally of one job, in one state, with one trigger, created in
+    [since, until), with ids below `before` (keyset pages)."""
     stmt = select(*RUN_COLUMNS).order_by(runs_c.id.desc()).limit(limit)
-    if job_name is not None:
-        stmt = stmt.where(runs_c.job_name == job_name)
-    if state is not None:
-        stmt = stmt.where(runs_c.state == state)
+    for column, value in ((runs_c.job_name, job_name), (runs_c.state, state)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if trigger is not None:
+        stmt = stmt.where(runs_c.trigger == trigger)
     if before is not None:
         stmt = stmt.where(runs_c.id < before)
+    if since is not None:
+        stmt = stmt.where(runs_c.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(runs_c.created_at < until)
     return [to_run(r) for r in conn.execute(stmt)]
+
+
+def retries_of(conn: Connection, run_id: int) -> list[Run]:
+    """The runs started as retries of this one, newest first."""
+    rows = conn.execute(
+        select(*RUN_COLUMNS).where(runs_c.retry_of == run_id).order_by(runs_c.id.desc())
+    )
+    return [to_run(r) for r in rows]
+
+
+def cancel_requested(conn: Connection, run_ids: list[int]) -> list[int]:
+    """Which of these runs (running in one worker process) an admin asked to cancel: one
+    index probe per id."""
+    if not run_ids:
+        return []
+    rows = conn.execute(
+        select(runs_c.id).where(
+            runs_c.id.in_(run_ids),
+            runs_c.state == RUNNING,
+            runs_c.cancel_requested_at.is_not(None),
+        )
+    )
+    return [row.id for row in rows]
 
 
 def last_runs(conn: Connection, job_names: list[str]) -> dict[str, Run]:
@@ -112,6 +144,7 @@ class Orphan:
     node: str | None
     worker: str | None
     last_seen_at: datetime | None
+    cancel_requested_at: datetime | None = None
 
 
 def find_orphans(conn: Connection, dead_after_seconds: float, limit: int = 500) -> list[Orphan]:
@@ -126,6 +159,7 @@ def find_orphans(conn: Connection, dead_after_seconds: float, limit: int = 500) 
             runs_c.node,
             runs_c.worker,
             workers.last_seen_at,
+            runs_c.cancel_requested_at,
         )
         .select_from(job_runs.outerjoin(worker_nodes, workers.worker == runs_c.worker))
         .where(

@@ -19,6 +19,8 @@ from sqlalchemy import Connection
 
 from shared.runs.model import (
     ACTIVE_STATES,
+    CANCEL_AT_ONCE_STATES,
+    CANCELLED,
     DISCARDED,
     ENQUEUED,
     FAILED,
@@ -90,6 +92,18 @@ DELETE FROM job_runs WHERE id IN (
      ORDER BY finished_at
      LIMIT %(batch)s
        FOR UPDATE SKIP LOCKED)
+"""
+
+# A cancel: a waiting run is discarded at once; a running one is marked for its worker.
+CANCEL_WAITING = """
+UPDATE job_runs
+   SET state = %(discarded)s, finished_at = now(), error = %(error)s,
+       cancel_requested_at = COALESCE(cancel_requested_at, now())
+ WHERE id = %(id)s AND state IN %(waiting)s
+"""
+REQUEST_CANCEL = """
+UPDATE job_runs SET cancel_requested_at = COALESCE(cancel_requested_at, now())
+ WHERE id = %(id)s AND state = %(running)s
 """
 
 TRY_LOCK = "SELECT pg_try_advisory_lock(%(cls)s, hashtext(%(name)s))"
@@ -219,3 +233,21 @@ def try_lock_job(cursor: psycopg2.extensions.cursor, job_name: str) -> bool:
 def unlock_job(cursor: psycopg2.extensions.cursor, job_name: str) -> None:
     """Release the lock taken by `try_lock_job` on the same connection."""
     cursor.execute(UNLOCK, {"cls": UNIQUE_LOCK_CLASS, "name": job_name})
+
+
+def cancel_waiting(conn: Db, run_id: int, error: str) -> bool:
+    """pending | enqueued | failed -> discarded at once, `error` beginning `cancelled`."""
+    if not error.startswith(CANCELLED):
+        raise ValueError("a cancelled run's error begins with 'cancelled'")
+    params = {
+        "id": run_id,
+        "error": clip_error(error),
+        "discarded": DISCARDED,
+        "waiting": CANCEL_AT_ONCE_STATES,
+    }
+    return _execute(conn, CANCEL_WAITING, params) == 1
+
+
+def request_cancel(conn: Db, run_id: int) -> bool:
+    """Mark a running run for its worker to stop (`cancel_requested_at`); False unless running."""
+    return _execute(conn, REQUEST_CANCEL, {"id": run_id, "running": RUNNING}) == 1

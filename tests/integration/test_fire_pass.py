@@ -62,7 +62,7 @@ def test_unrecorded_fires_leave_their_slots_due(leader, engine, monkeypatch):
 
     attempts = []
 
-    def fail(fires):
+    def fail(fires, args=None):
         attempts.append(fires)
         raise LeadershipLost("test: the lock session is gone")
 

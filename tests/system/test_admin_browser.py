@@ -158,3 +158,88 @@ def test_a_stale_job_shows_its_badge_and_the_run_chart(services, engine, driver,
     facts = driver.find_element(By.CSS_SELECTOR, "dl.facts").text
     assert "stale" in facts and "60 s" in facts
     shoot(driver, tmp_path, "stale-job")
+
+
+def test_create_a_schedule_see_its_runs_cancel_and_retry_in_a_browser(services, driver, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from tests.support.runs import EXAMPLES
+    from tests.support.schedulers import start_scheduler
+
+    services.start("worker", "worker", "--threads", "4", env={"SRJOBS_JOB_MODULES": EXAMPLES})
+    start_scheduler(services, "node-a")
+    _, base = start_webadmin(services)
+
+    def catalogued() -> bool:
+        driver.get(f"{base}/new-schedule")
+        return bool(driver.find_elements(By.CSS_SELECTOR, 'option[value="example_spin"]'))
+
+    wait_for(catalogued, 60, "the worker's actors in the New schedule form", interval=0.5)
+    driver.get(f"{base}/jobs")
+    driver.find_element(By.ID, "new-job").click()
+    wait_for(lambda: driver.find_elements(By.ID, "args"), 10, "the New schedule form")
+    driver.find_element(By.ID, "name").send_keys("spin-in-browser")
+    Select(driver.find_element(By.ID, "actor")).select_by_value("example_spin")
+    assert "seconds" in driver.find_element(By.ID, "actor-params").text
+    args = driver.find_element(By.ID, "args")
+    args.clear()
+    args.send_keys('{"seconds": 30')
+    message = driver.find_element(By.ID, "args-message")
+    wait_for(lambda: "not valid JSON" in message.text, 10, "the args message")
+    args.send_keys(', "speed": 1}')
+    wait_for(lambda: "unknown argument speed" in message.text, 10, "the unknown-argument message")
+    args.clear()
+    args.send_keys('{"seconds": 30}')
+    wait_for(lambda: "not valid" not in message.text, 10, "the args accepted")
+    cron = driver.find_element(By.ID, "cron")
+    cron.clear()
+    cron.send_keys("@every 5s")
+    preview = driver.find_element(By.ID, "preview-message")
+    wait_for(lambda: preview.text == "Every 5 seconds", 10, "the preview")
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#preview-times li")) == 5
+    shoot(driver, tmp_path, "job-new")
+    driver.find_element(By.ID, "create-job").click()
+    wait_for(lambda: "Schedule created" in driver.page_source, 10, "the created notice")
+    assert '{"seconds": 30}' in driver.find_element(By.CSS_SELECTOR, "dl.facts").text
+
+    def running_row():
+        rows = driver.find_elements(By.CSS_SELECTOR, '#history tr[data-state="running"]')
+        return rows[0].get_attribute("data-run") if rows else None
+
+    run_id = wait_for(running_row, 60, "a cron run of the new schedule running", interval=0.5)
+    driver.get(f"{base}/runs/{run_id}")
+    driver.find_element(By.ID, "cancel-run").click()
+    heading = lambda: driver.find_element(By.CSS_SELECTOR, "#run-detail h1").text  # noqa: E731
+    wait_for(lambda: "discarded" in heading(), 15, "the run to show discarded", interval=0.3)
+    assert "cancelled" in driver.find_element(By.CSS_SELECTOR, "pre.error-box").text
+    shoot(driver, tmp_path, "run-cancelled")
+
+    # Stop the schedule firing so that its retry can start (one active run at a time).
+    driver.get(f"{base}/jobs/spin-in-browser")
+    driver.find_element(By.ID, "enabled").click()
+    driver.find_element(By.CSS_SELECTOR, "#schedule-form button[type=submit]").click()
+    wait_for(lambda: "Schedule saved" in driver.page_source, 10, "pausing")
+
+    def retried() -> bool:
+        driver.get(f"{base}/runs/{run_id}")
+        driver.find_element(By.ID, "retry-run").click()
+        return "retries run" in driver.page_source
+
+    wait_for(retried, 60, "the retry to start (after the other runs end)", interval=1)
+    assert driver.find_element(By.ID, "retry-of").get_attribute("href").endswith(f"/runs/{run_id}")
+    shoot(driver, tmp_path, "run-retry")
+
+    driver.set_window_size(1280, 900)
+    driver.get(f"{base}/runs?job=spin-in-browser")
+    assert driver.find_elements(By.CSS_SELECTOR, f'tr[data-run="{run_id}"]')
+    wide = driver.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert wide[0] <= wide[1], wide
+    shoot(driver, tmp_path, "runs-1280")
+
+    driver.get(f"{base}/jobs/spin-in-browser")
+    driver.find_element(By.ID, "delete-job").click()
+    driver.find_element(By.ID, "confirm-delete").click()
+    wait_for(lambda: "Schedule deleted" in driver.page_source, 10, "the deleted notice")

@@ -129,3 +129,47 @@ def test_loopback_host_names():
         "10.0.0.1",
     ):
         assert not loopback_host(host), host
+
+
+def test_durations_under_a_second_are_shown_in_milliseconds():
+    from webadmin.rendering import seconds_in_words
+
+    assert seconds_in_words(0.0) == "0 ms"
+    assert seconds_in_words(0.0844) == "84 ms"
+    assert seconds_in_words(0.9994) == "999 ms"
+    assert seconds_in_words(1.0) == "1.00 s"
+    assert seconds_in_words(59.5) == "59.50 s"
+    assert seconds_in_words(125) == "2 min 5 s"
+
+
+def test_new_schedule_fields_and_types():
+    from webadmin.inputs import new_schedule
+
+    made = new_schedule({"name": "a.b-c_1", "actor": "x", "cron": "@hourly", "args": {"v": 1}})
+    assert (made.timezone, made.enabled, made.args) == ("UTC", True, {"v": 1})
+    for body, field in (
+        ({"actor": "x", "cron": "@hourly"}, "name is required"),
+        ({"name": "n", "cron": "@hourly"}, "actor is required"),
+        ({"name": "n", "actor": "x"}, "cron is required"),
+        ({"name": "n/1", "actor": "x", "cron": "@hourly"}, "name must be"),
+        ({"name": "n", "actor": "x", "cron": "@hourly", "args": None}, "args must be"),
+        ({"name": "n", "actor": 1, "cron": "@hourly"}, "actor must be"),
+    ):
+        with pytest.raises(InvalidInput, match=field):
+            new_schedule(body)
+
+
+def test_run_query_times_and_filters():
+    from webadmin.inputs import run_query
+
+    query = run_query({"since": "2026-11-29T12:00:00 01:00", "until": "2026-11-30", "job": "j"})
+    assert query.since == datetime(2026, 11, 29, 11, tzinfo=UTC)  # a `+` read back from a space
+    assert query.until == datetime(2026, 11, 30, tzinfo=UTC)  # no offset: UTC
+    assert query.filters() == {
+        "job": "j",
+        "since": "2026-11-29T11:00:00+00:00",
+        "until": "2026-11-30T00:00:00+00:00",
+    }
+    for params in ({"since": "soon"}, {"trigger": "x"}, {"until": "0001-01-01T00:00+05:00"}):
+        with pytest.raises(InvalidInput):
+            run_query(params)

@@ -132,6 +132,14 @@ def test_a_newer_trigger_state_is_refused_clearly():
 
 
 def test_newer_job_kwargs_are_refused_clearly():
-    with pytest.raises(UnknownJobVersion, match=r"version 2.*newer srjobs"):
-        read_kwargs({"version": 2, "actor": "a", "queue": "default", "sig": ""})
+    newer = KWARGS_VERSION + 1
+    with pytest.raises(UnknownJobVersion, match=rf"version {newer}.*newer srjobs"):
+        read_kwargs({"version": newer, "actor": "a", "queue": "default", "sig": ""})
     assert read_kwargs({"actor": "a", "queue": "q", "sig": "s"}).queue == "q"  # version 0
+
+
+def test_job_kwargs_carry_the_fires_args_and_older_rows_have_none():
+    stored = job_kwargs("refresh_materialized_view", "default", "sig", {"view": "v"})
+    assert read_kwargs(stored).args == {"view": "v"}
+    assert read_kwargs({"version": 1, "actor": "a", "queue": "q", "sig": "s"}).args == {}
+    assert read_kwargs({"actor": "a", "queue": "q", "sig": "s"}).args == {}  # version 0

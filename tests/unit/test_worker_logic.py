@@ -1,5 +1,6 @@
 """Pure worker decisions: orphan handling, job declarations."""
 
+import dataclasses
 import signal
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -7,11 +8,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from shared.actors import Param
 from shared.errors import ConfigError
 from shared.runs import Orphan
 from shared.settings import Settings
 from worker.finisher import SuccessBuffer
-from worker.jobs import JobSpec, callable_without_arguments
+from worker.jobs import JobSpec, callable_without_arguments, signature_params
 from worker.middleware.sigterm import SigtermDebounce, debounce_sigterm
 from worker.rescue import decide
 
@@ -44,6 +46,24 @@ def test_orphan_is_discarded_when_it_cannot_be_retried():
     assert decide(orphan(attempt=4), spec(max_retries=3)).state == "discarded"
     assert "arguments" in decide(orphan(), spec(resendable=False)).error
     assert "not declared" in decide(orphan(), None).error
+
+
+def test_an_orphan_whose_cancel_was_asked_is_discarded_never_retried():
+    asked = dataclasses.replace(orphan(), cancel_requested_at=datetime(2026, 1, 1, tzinfo=UTC))
+    decision = decide(asked, spec())
+    assert (decision.state, decision.resend) == ("discarded", False)
+    assert decision.error.startswith("cancelled")
+
+
+def test_signature_params_list_the_catalogue_parameters():
+    def f(view, mode="plain", *rest, limit: int = 3, **extra): ...
+    def g(): ...
+
+    assert signature_params(f) == {
+        "params": (Param("view", True), Param("mode", False), Param("limit", False)),
+        "any_args": True,
+    }
+    assert signature_params(g) == {"params": (), "any_args": False}
 
 
 def test_callable_without_arguments():

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
-from webadmin import inputs, services
+from webadmin import control, inputs, services
 from webadmin.security import who
 
 
@@ -16,6 +16,51 @@ async def list_jobs(request: Request) -> JSONResponse:
     """GET /api/jobs: every job."""
     jobs = await run_in_threadpool(services.list_jobs, request.state.engine)
     return JSONResponse([j.as_json() for j in jobs])
+
+
+async def create_job(request: Request) -> JSONResponse:
+    """POST /api/jobs: a runtime schedule (201); 409 if the name exists; 422 stores nothing."""
+    new = inputs.new_schedule(await inputs.json_body(request))
+    job = await run_in_threadpool(control.create_job, request.state.engine, new, who(request))
+    return JSONResponse(job.as_json(), 201)
+
+
+async def delete_job(request: Request) -> Response:
+    """DELETE /api/jobs/{name}: 204; 409 for a declared job; 404 if unknown."""
+    name = services.require_job(inputs.job_name(request.path_params["name"]))
+    await run_in_threadpool(control.delete_job, request.state.engine, name, who(request))
+    return Response(status_code=204)
+
+
+async def list_actors(request: Request) -> JSONResponse:
+    """GET /api/actors: the actor catalogue."""
+    found = await run_in_threadpool(control.list_actors, request.state.engine)
+    return JSONResponse([a.as_json() for a in found])
+
+
+async def search_runs(request: Request) -> JSONResponse:
+    """GET /api/runs: every job's runs, newest first, filtered; 422 for a bad value."""
+    query = inputs.run_query(request.query_params)
+    found = await run_in_threadpool(services.recent_runs, request.state.engine, query)
+    return JSONResponse([r.as_json() for r in found])
+
+
+async def cancel_run(request: Request) -> JSONResponse:
+    """POST /api/runs/{id}/cancel: 202 with the run; 409 if it has finished."""
+    await inputs.json_body(request)
+    run_id = services.require_run(inputs.run_id(request.path_params["id"]))
+    run = await run_in_threadpool(control.cancel_run, request.state.engine, run_id, who(request))
+    return JSONResponse(run.as_json(), 202)
+
+
+async def retry_run(request: Request) -> JSONResponse:
+    """POST /api/runs/{id}/retry: 202 with the new run; 409 per the contract's rules."""
+    await inputs.json_body(request)
+    run_id = services.require_run(inputs.run_id(request.path_params["id"]))
+    run = await run_in_threadpool(
+        control.retry_run, request.state.engine, request.state.broker, run_id, who(request)
+    )
+    return JSONResponse(run.as_json(), 202)
 
 
 async def get_job(request: Request) -> JSONResponse:

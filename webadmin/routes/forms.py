@@ -18,7 +18,7 @@ from webadmin.security import CSRF_FIELD, who
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def read_form(request: Request) -> dict[str, str]:
     """The form's fields, once its type and CSRF token are right (415/400/403 otherwise)."""
     if inputs.media_type(request) != FORM_TYPE:
         raise HTTPException(415, f"send the form as {FORM_TYPE}")
@@ -39,7 +39,7 @@ def _back_to(name: str, fields: dict[str, str]) -> str:
 
 async def save_schedule(request: Request) -> Response:
     """POST /jobs/{name}/schedule: store the form, or show it again with the error."""
-    fields = await _form(request)
+    fields = await read_form(request)
     name = services.require_job(inputs.job_name(request.path_params["name"]))
     try:
         change = inputs.form_schedule_change(fields)
@@ -61,15 +61,19 @@ async def _form_error(request: Request, name: str, fields: dict[str, str], error
         "timezone": fields.get("timezone", "")[:200],
         "enabled": fields.get("enabled") in ("on", "true", "1"),
         "stale_after_seconds": fields.get("stale_after_seconds", "")[:20],
+        "args": fields.get("args", "")[:20000],
     }
-    context["form_error"] = error
-    context["preview"] = {"error": error}
+    if error.startswith("args"):
+        context["args_error"] = error
+    else:
+        context["form_error"] = error
+        context["preview"] = {"error": error}
     return render(request, "job.html", context, status_code=422)
 
 
 async def run_now(request: Request) -> Response:
     """POST /jobs/{name}/run: start a run and go back to the page it came from."""
-    fields = await _form(request)
+    fields = await read_form(request)
     name = services.require_job(inputs.job_name(request.path_params["name"]))
     try:
         run = await run_in_threadpool(

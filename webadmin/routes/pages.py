@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 
 from shared.errors import InvalidSchedule
 from webadmin import inputs, services
-from webadmin.rendering import render
+from webadmin.rendering import render, tojson_compact
 
 
 async def index(request: Request) -> Response:
@@ -33,7 +33,7 @@ async def jobs_fragment(request: Request) -> Response:
 
 def _notice(request: Request) -> dict | None:
     params = request.query_params
-    for key in ("started", "busy", "saved"):
+    for key in ("started", "busy", "saved", "created", "deleted"):
         if key in params:
             return {"kind": key, "run_id": inputs.run_id(params[key] or "")}
     return None
@@ -59,15 +59,18 @@ def job_context(request: Request, detail: services.JobDetail, query: inputs.RunQ
             "timezone": s.timezone,
             "enabled": s.enabled,
             "stale_after_seconds": s.stale_after_seconds or "",
+            "args": tojson_compact(s.args),
         },
+        "params": [p.as_json() for p in detail.actor.params] if detail.actor else None,
         "form_error": None,
-        "preview": _preview(s.cron, s.timezone),
+        "args_error": None,
+        "preview": preview_of(s.cron, s.timezone),
         "notice": _notice(request),
         "nav": "jobs",
     }
 
 
-def _preview(cron: str, timezone: str) -> dict:
+def preview_of(cron: str, timezone: str) -> dict:
     try:
         return services.preview(cron, timezone, datetime.now(UTC))
     except InvalidSchedule as exc:
@@ -96,18 +99,46 @@ async def runs_fragment(request: Request) -> Response:
     return render(request, "_run_rows.html", {"runs": found, "show_job": True})
 
 
-async def run_page(request: Request) -> Response:
-    """GET /runs/{id}: a run's details, error and traceback."""
+async def run_page(
+    request: Request, notice: dict | None = None, status_code: int = 200
+) -> Response:
+    """GET /runs/{id}: a run's details, error, traceback, retries, Cancel and Retry."""
     run_id = inputs.run_id(request.path_params["id"])
-    run, traceback = await run_in_threadpool(services.run_detail, request.state.engine, run_id)
-    return render(request, "run.html", {"run": run, "traceback": traceback, "nav": "runs"})
+    run, traceback, retries = await run_in_threadpool(
+        services.run_detail, request.state.engine, run_id
+    )
+    context: dict[str, object] = {
+        "run": run,
+        "traceback": traceback,
+        "retries": retries,
+        "nav": "runs",
+        "notice": notice or _run_notice(request),
+    }
+    return render(request, "run.html", context, status_code=status_code)
+
+
+def _run_notice(request: Request) -> dict | None:
+    params = request.query_params
+    if "cancelled" in params:
+        return {
+            "kind": "saved",
+            "text": "Cancel asked: a waiting run is discarded at once, a"
+            " running one stops within seconds.",
+        }
+    retry_of = inputs.run_id(params.get("retried", ""))
+    if retry_of is not None:
+        return {"kind": "saved", "text": f"This run retries run #{retry_of}."}
+    return None
 
 
 async def run_fragment(request: Request) -> Response:
     """A run's details, polled by its page."""
     run_id = inputs.run_id(request.path_params["id"])
-    run, traceback = await run_in_threadpool(services.run_detail, request.state.engine, run_id)
-    return render(request, "_run_detail.html", {"run": run, "traceback": traceback})
+    run, traceback, retries = await run_in_threadpool(
+        services.run_detail, request.state.engine, run_id
+    )
+    context = {"run": run, "traceback": traceback, "retries": retries}
+    return render(request, "_run_detail.html", context)
 
 
 async def scheduler_page(request: Request) -> Response:

@@ -11,6 +11,9 @@ run in that order and after-hooks in reverse, which the order relies on:
 - RunStart (`running`), UniqueLock (lock after `running`, unlock after the outcome),
   RunOutcome (outcome recorded right after Retries decided): a message's run is in
   `state.in_flight` from RunStart's before-hook until RunStart's after-hook.
+
+Cancellation (worker/middleware/cancel.py) is added after Retries instead, so that its
+after-hook runs first of all: a cancelled run is given up before Retries could retry it.
 """
 
 from __future__ import annotations

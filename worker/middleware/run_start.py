@@ -38,7 +38,14 @@ class RunStart(RunMiddleware):
         node, worker = state.settings.node_name, state.worker_id
         if run_id is None:
             with state.engine().begin() as conn:
-                run = runs.create_direct_run(conn, spec.name, node, attempt=attempt, worker=worker)
+                run = runs.create_direct_run(
+                    conn,
+                    spec.name,
+                    node,
+                    attempt=attempt,
+                    worker=worker,
+                    args=dict(message.kwargs or {}),
+                )
             message.options[RUN_ID_OPTION] = run_id = run.id
             logger.info("recorded run %d of %s sent without a run id", run_id, spec.name)
         elif not state.connections.run(
