@@ -68,19 +68,21 @@ def job_view(row: ScheduleRow, stats: RunStats, last_run: Run | None, now: datet
 # Per schedule: (since, fire), the first fire strictly after `since`. It stays the first fire
 # strictly after any moment in [since, fire), so a page of jobs sharing a handful of schedules
 # computes a handful of fires, and the next page within the same slot none.
-_NEXT_FIRES: dict[Schedule, tuple[datetime, datetime]] = {}
+# Keyed by (expression, zone), which define the schedule and hash faster than it.
+_NEXT_FIRES: dict[tuple[str, str], tuple[datetime, datetime]] = {}
 _NEXT_FIRES_KEPT = 4096
 
 
 def next_fire(schedule: Schedule, now: datetime) -> datetime:
     """`schedule.next_fire_times(now, 1)[0]`, remembered while it stays the answer."""
-    known = _NEXT_FIRES.get(schedule)
+    key = (schedule.expr, schedule.timezone)
+    known = _NEXT_FIRES.get(key)
     if known is not None and known[0] <= now < known[1]:
         return known[1]
     fire = schedule.next_fire_times(now, 1)[0]
     if len(_NEXT_FIRES) >= _NEXT_FIRES_KEPT:
         _NEXT_FIRES.clear()
-    _NEXT_FIRES[schedule] = (now, fire)
+    _NEXT_FIRES[key] = (now, fire)
     return fire
 
 
