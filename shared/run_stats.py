@@ -84,10 +84,14 @@ def job_stats(
     return now, found
 
 
+ERROR_CHARS = 100  # of a run's error, what recent_runs reads
 RECENT = text(
     """
-    SELECT j.name AS job_name, r.state, r.error,
-           EXTRACT(epoch FROM r.finished_at - r.started_at) AS seconds
+    SELECT j.name AS job_name, r.state,
+           -- The start of the error says what a picture needs (a cancel or a failure); the
+           -- rest, up to 2,000 characters per failed run, stays in the server.
+           left(r.error, :error_chars) AS error,
+           CAST(EXTRACT(epoch FROM r.finished_at - r.started_at) AS float8) AS seconds
       FROM unnest(CAST(:names AS text[])) AS j(name)
      CROSS JOIN LATERAL (
            SELECT state, error, started_at, finished_at FROM job_runs
@@ -99,13 +103,14 @@ RECENT = text(
 def recent_runs(
     conn: Connection, names: list[str], per_job: int
 ) -> dict[str, list[tuple[str, str | None, float | None]]]:
-    """Each named job's newest runs, oldest first: (state, error, seconds it ran or None)."""
+    """Each named job's newest runs, oldest first: (state, the first ERROR_CHARS characters of
+    its error, seconds it ran or None)."""
     out: dict[str, list[tuple[str, str | None, float | None]]] = {name: [] for name in names}
     if not names:
         return out
-    for row in conn.execute(RECENT, {"names": names, "per_job": per_job}):
-        seconds = None if row.seconds is None else float(row.seconds)
-        out[row.job_name].append((row.state, row.error, seconds))
+    params = {"names": names, "per_job": per_job, "error_chars": ERROR_CHARS}
+    for name, state, error, seconds in conn.execute(RECENT, params):  # by position: many rows
+        out[name].append((state, error, seconds))
     for runs in out.values():
         runs.reverse()
     return out

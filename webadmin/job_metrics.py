@@ -72,6 +72,17 @@ def _head(name: str) -> str:
     return f"# HELP {name} {HELP[name]}\n# TYPE {name} gauge\n"
 
 
+# Per health, a job's srjobs_job_health samples with `%(job)s` for its label: one substitution
+# per job instead of formatting five lines.
+HEALTH_LINES = {
+    health: "".join(
+        f'{NAMES[2]}{{job_name="%(job)s",health="{value}"}} {int(value == health)}\n'
+        for value in HEALTHS
+    )
+    for health in HEALTHS
+}
+
+
 def exposition(snap: Snapshot) -> bytes:
     """The Prometheus text format of a snapshot, written directly (tens of thousands of
     samples at 10,000 jobs: the generic client formats them several times slower)."""
@@ -84,10 +95,7 @@ def exposition(snap: Snapshot) -> bytes:
                 f'{NAMES[0]}{{job_name="{job}"}} {fresh.last_success_at.timestamp()}\n'
             )
         parts_failures.append(f'{NAMES[1]}{{job_name="{job}"}} {fresh.consecutive_failures}\n')
-        parts_health.extend(
-            f'{NAMES[2]}{{job_name="{job}",health="{value}"}} {int(value == fresh.health)}\n'
-            for value in HEALTHS
-        )
+        parts_health.append(HEALTH_LINES[fresh.health] % {"job": job})
     totals = [
         f"{_head(name)}{name} {value}\n"
         for name, value in (

@@ -61,8 +61,29 @@ def job_view(row: ScheduleRow, stats: RunStats, last_run: Run | None, now: datet
         schedule = parsed(row.cron, row.timezone)
     except InvalidSchedule as exc:
         return JobView(row, f"invalid schedule: {exc}", None, last_run, fresh)
-    upcoming = schedule.next_fire_times(now, 1) if row.enabled else []
-    return JobView(row, describe(schedule), upcoming[0] if upcoming else None, last_run, fresh)
+    upcoming = next_fire(schedule, now) if row.enabled else None
+    return JobView(row, describe(schedule), upcoming, last_run, fresh)
+
+
+# Per schedule: (since, fire), the first fire strictly after `since`. It stays the first fire
+# strictly after any moment in [since, fire), so a page of jobs sharing a handful of schedules
+# computes a handful of fires, and the next page within the same slot none.
+# Keyed by (expression, zone), which define the schedule and hash faster than it.
+_NEXT_FIRES: dict[tuple[str, str], tuple[datetime, datetime]] = {}
+_NEXT_FIRES_KEPT = 4096
+
+
+def next_fire(schedule: Schedule, now: datetime) -> datetime:
+    """`schedule.next_fire_times(now, 1)[0]`, remembered while it stays the answer."""
+    key = (schedule.expr, schedule.timezone)
+    known = _NEXT_FIRES.get(key)
+    if known is not None and known[0] <= now < known[1]:
+        return known[1]
+    fire = schedule.next_fire_times(now, 1)[0]
+    if len(_NEXT_FIRES) >= _NEXT_FIRES_KEPT:
+        _NEXT_FIRES.clear()
+    _NEXT_FIRES[key] = (now, fire)
+    return fire
 
 
 @lru_cache(maxsize=1024)

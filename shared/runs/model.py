@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from copy import deepcopy
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -52,10 +53,16 @@ class Run:
 
     def as_json(self) -> dict[str, Any]:
         """JSON-ready dict; times in ISO 8601 with offset."""
-        out = asdict(self)
-        for key, value in out.items():
+        # Field by field, copying only `args` (a caller may change what it gets): asdict's deep
+        # copy of every field costs more than the rest of a jobs list.
+        out: dict[str, Any] = {}
+        for key in RUN_FIELDS:
+            value = getattr(self, key)
             if isinstance(value, datetime):
-                out[key] = value.isoformat()
+                value = value.isoformat()
+            elif isinstance(value, dict | list):
+                value = deepcopy(value)
+            out[key] = value
         return out
 
 

@@ -95,7 +95,8 @@ def last_runs(conn: Connection, job_names: list[str]) -> dict[str, Run]:
         .lateral("r")
     )
     rows = conn.execute(select(newest).select_from(names).join(newest, true()))
-    return {row.job_name: to_run(row) for row in rows}
+    # The lateral's columns are RUN_COLUMNS, in Run's field order: built by position.
+    return {row.job_name: Run(*row) for row in rows}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import pytest
 
 from shared.errors import InvalidInput
 from shared.nodes import SchedulerNode
-from webadmin import inputs
+from webadmin import inputs, views
 from webadmin.security import Csrf, check_basic, loopback_host
 from webadmin.services import current_leader
 
@@ -173,3 +173,16 @@ def test_run_query_times_and_filters():
     for params in ({"since": "soon"}, {"trigger": "x"}, {"until": "0001-01-01T00:00+05:00"}):
         with pytest.raises(InvalidInput):
             run_query(params)
+
+
+@pytest.mark.parametrize(
+    ("expr", "zone"),
+    [("*/5 * * * *", "UTC"), ("0 9 * * 1-5", "Europe/Berlin"), ("@every 10m", "UTC")],
+)
+def test_remembered_next_fire_equals_the_computed_one_as_time_moves(expr, zone):
+    schedule = views.parsed(expr, zone)
+    moments = [NOW + timedelta(minutes=m, seconds=s) for m in range(0, 3000, 7) for s in (0, 59)]
+    moments += [fire - timedelta(microseconds=1) for fire in schedule.next_fire_times(NOW, 5)]
+    moments += schedule.next_fire_times(NOW, 5)  # exactly at a fire: the one after it
+    for at in sorted(moments) + sorted(moments, reverse=True)[:50]:  # and going back in time
+        assert views.next_fire(schedule, at) == schedule.next_fire_times(at, 1)[0], at
