@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from shared.errors import InvalidSchedule
-from webadmin import inputs, services
+from webadmin import cluster, inputs, services
 from webadmin.rendering import render, tojson_compact
 
 
@@ -144,7 +144,7 @@ async def run_fragment(request: Request) -> Response:
 async def scheduler_page(request: Request) -> Response:
     """GET /scheduler: the leader and its peers."""
     status = await run_in_threadpool(
-        services.scheduler_status, request.state.engine, request.state.settings
+        cluster.scheduler_status, request.state.engine, request.state.settings
     )
     return render(request, "scheduler.html", {"status": status, "nav": "scheduler"})
 
@@ -152,7 +152,7 @@ async def scheduler_page(request: Request) -> Response:
 async def scheduler_fragment(request: Request) -> Response:
     """The leader status, polled by the scheduler page."""
     status = await run_in_threadpool(
-        services.scheduler_status, request.state.engine, request.state.settings
+        cluster.scheduler_status, request.state.engine, request.state.settings
     )
     return render(request, "_scheduler.html", {"status": status})
 
@@ -175,7 +175,7 @@ async def alerts_fragment(request: Request) -> Response:
 async def nodes_page(request: Request) -> Response:
     """GET /nodes: schedulers and worker processes with their role and last heartbeat."""
     status = await run_in_threadpool(
-        services.nodes_status, request.state.engine, request.state.settings
+        cluster.nodes_status, request.state.engine, request.state.settings
     )
     return render(request, "nodes.html", {"status": status, "nav": "nodes"})
 
@@ -183,6 +183,6 @@ async def nodes_page(request: Request) -> Response:
 async def nodes_fragment(request: Request) -> Response:
     """The nodes tables, polled by the nodes page."""
     status = await run_in_threadpool(
-        services.nodes_status, request.state.engine, request.state.settings
+        cluster.nodes_status, request.state.engine, request.state.settings
     )
     return render(request, "_nodes.html", {"status": status})
