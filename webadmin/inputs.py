@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +40,10 @@ class ScheduleChange:
             and isinstance(self.stale_after_seconds, Unchanged)
             and self.args is None
         )
+
+    def values(self) -> dict[str, Any]:
+        """The fields as keyword arguments of `shared.schedules.update_schedule`."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,10 @@ class RunQuery:
             "until": self.until.isoformat() if self.until else None,
         }
         return {k: v for k, v in values.items() if v}
+
+    def page(self) -> dict[str, Any]:
+        """Paging and filters but the job, as keyword arguments of `shared.runs.list_runs`."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "job"}
 
 
 def _text(name: str, value: object, max_length: int) -> str:

@@ -116,15 +116,7 @@ def update_job(engine: Engine, name: str, change: ScheduleChange, who: str) -> J
                 args = None
             else:
                 args = actors.check_args(actors.get_actor(conn, current.actor), args)
-        old, new = schedules.update_schedule(
-            conn,
-            name,
-            cron=change.cron,
-            timezone=change.timezone,
-            enabled=change.enabled,
-            stale_after_seconds=change.stale_after_seconds,
-            args=args,
-        )
+        old, new = schedules.update_schedule(conn, name, **{**change.values(), "args": args})
         before = _schedule_values(old)
         after = _schedule_values(new)
         changed = {k for k in after if after[k] != before[k]}
@@ -177,16 +169,7 @@ def job_runs(engine: Engine, name: str, query: RunQuery) -> list[Run]:
 
 
 def _page(conn: Connection, query: RunQuery, job: str | None) -> list[Run]:
-    return runs.list_runs(
-        conn,
-        job,
-        limit=query.limit,
-        state=query.state,
-        before=query.before,
-        trigger=query.trigger,
-        since=query.since,
-        until=query.until,
-    )
+    return runs.list_runs(conn, job, **query.page())
 
 
 def recent_runs(engine: Engine, query: RunQuery) -> list[Run]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from shared.errors import InvalidSchedule
+from shared.settings import Settings
 from webadmin import cluster, inputs, services
 from webadmin.rendering import render, tojson_compact
 
@@ -141,19 +144,20 @@ async def run_fragment(request: Request) -> Response:
     return render(request, "_run_detail.html", context)
 
 
+async def _cluster(request: Request, read: Callable[[Engine, Settings], object]) -> object:
+    """A cluster status (`cluster.scheduler_status` or `cluster.nodes_status`)."""
+    return await run_in_threadpool(read, request.state.engine, request.state.settings)
+
+
 async def scheduler_page(request: Request) -> Response:
     """GET /scheduler: the leader and its peers."""
-    status = await run_in_threadpool(
-        cluster.scheduler_status, request.state.engine, request.state.settings
-    )
+    status = await _cluster(request, cluster.scheduler_status)
     return render(request, "scheduler.html", {"status": status, "nav": "scheduler"})
 
 
 async def scheduler_fragment(request: Request) -> Response:
     """The leader status, polled by the scheduler page."""
-    status = await run_in_threadpool(
-        cluster.scheduler_status, request.state.engine, request.state.settings
-    )
+    status = await _cluster(request, cluster.scheduler_status)
     return render(request, "_scheduler.html", {"status": status})
 
 
@@ -174,15 +178,11 @@ async def alerts_fragment(request: Request) -> Response:
 
 async def nodes_page(request: Request) -> Response:
     """GET /nodes: schedulers and worker processes with their role and last heartbeat."""
-    status = await run_in_threadpool(
-        cluster.nodes_status, request.state.engine, request.state.settings
-    )
+    status = await _cluster(request, cluster.nodes_status)
     return render(request, "nodes.html", {"status": status, "nav": "nodes"})
 
 
 async def nodes_fragment(request: Request) -> Response:
     """The nodes tables, polled by the nodes page."""
-    status = await run_in_threadpool(
-        cluster.nodes_status, request.state.engine, request.state.settings
-    )
+    status = await _cluster(request, cluster.nodes_status)
     return render(request, "_nodes.html", {"status": status})
