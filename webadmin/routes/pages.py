@@ -152,7 +152,8 @@ async def _cluster(request: Request, read: Callable[[Engine, Settings], object])
 async def scheduler_page(request: Request) -> Response:
     """GET /scheduler: the leader and its peers."""
     status = await _cluster(request, cluster.scheduler_status)
-    return render(request, "scheduler.html", {"status": status, "nav": "scheduler"})
+    context = {"status": status, "nav": "scheduler", "heading": "Scheduler"}
+    return render(request, "cluster.html", context)
 
 
 async def scheduler_fragment(request: Request) -> Response:
@@ -179,7 +180,8 @@ async def alerts_fragment(request: Request) -> Response:
 async def nodes_page(request: Request) -> Response:
     """GET /nodes: schedulers and worker processes with their role and last heartbeat."""
     status = await _cluster(request, cluster.nodes_status)
-    return render(request, "nodes.html", {"status": status, "nav": "nodes"})
+    context = {"status": status, "nav": "nodes", "heading": "Nodes"}
+    return render(request, "cluster.html", context)
 
 
 async def nodes_fragment(request: Request) -> Response:
