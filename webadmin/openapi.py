@@ -36,29 +36,25 @@ def list_of(description: str, name: str) -> dict:
     return json_response(description, {"type": "array", "items": ref(name)})
 
 
+def probe(summary: str, ok: str, failing: str, **extra: object) -> dict:
+    """A health probe's path: 200 when `ok`, 503 when `failing`."""
+    responses = {"200": {"description": ok}, "503": {"description": failing}}
+    return {"get": {"summary": summary, **extra, "responses": responses}}
+
+
 LIMIT = query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT})
 BEFORE = query("before", {"type": "integer", "minimum": 1, "maximum": MAX_ID})
 
 PATHS: dict[str, dict] = {
-    "/healthz": {
-        "get": {
-            "summary": "Liveness: 200 when the database answers",
-            "security": [],
-            "responses": {
-                "200": {"description": "the database answers"},
-                "503": {"description": "the database does not answer"},
-            },
-        }
-    },
-    "/readyz": {
-        "get": {
-            "summary": "Readiness: the database and Redis answer",
-            "responses": {
-                "200": {"description": "ready"},
-                "503": {"description": "a dependency does not answer"},
-            },
-        }
-    },
+    "/healthz": probe(
+        "Liveness: 200 when the database answers",
+        "the database answers",
+        "the database does not answer",
+        security=[],
+    ),
+    "/readyz": probe(
+        "Readiness: the database and Redis answer", "ready", "a dependency does not answer"
+    ),
     "/api/jobs": {
         "get": {
             "summary": "Every job",
