@@ -18,7 +18,6 @@ MUTATION_ERRORS = {
     "415": json_response("the body is not sent as application/json", ref("Error")),
 }
 RUN_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
-EMPTY_BODY = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
 UNAUTHORIZED = {"401": json_response("HTTP Basic credentials required", ref("Error"))}
 FORBIDDEN = {"403": json_response("the signed-in user has read-only access", ref("Error"))}
 READS = ("get", "head", "options")
@@ -34,6 +33,14 @@ def query(name: str, schema: dict, description: str | None = None) -> dict:
 def list_of(description: str, name: str) -> dict:
     """A 200 answer: a JSON array of the component `name`."""
     return json_response(description, {"type": "array", "items": ref(name)})
+
+
+def json_body(schema: dict) -> dict:
+    """A required JSON request body."""
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+EMPTY_BODY = json_body({"type": "object"})
 
 
 def probe(summary: str, ok: str, failing: str, **extra: object) -> dict:
@@ -62,10 +69,7 @@ PATHS: dict[str, dict] = {
         },
         "post": {
             "summary": "Create a runtime schedule of a catalogued actor",
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": ref("NewJob")}},
-            },
+            "requestBody": json_body(ref("NewJob")),
             "responses": {
                 "201": json_response("the new job", ref("Job")),
                 "409": json_response("a job of that name exists", ref("Error")),
@@ -88,10 +92,7 @@ PATHS: dict[str, dict] = {
         },
         "patch": {
             "summary": "Change a job's schedule, time zone, enabled flag or stale_after_seconds",
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": ref("ScheduleChange")}},
-            },
+            "requestBody": json_body(ref("ScheduleChange")),
             "responses": {
                 "200": json_response("the updated job", ref("Job")),
                 "404": NOT_FOUND,
@@ -125,10 +126,7 @@ PATHS: dict[str, dict] = {
         },
         "post": {
             "summary": "Start a manual run now",
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"type": "object"}}},
-            },
+            "requestBody": EMPTY_BODY,
             "responses": {
                 "202": json_response("the new run", ref("Run")),
                 "404": NOT_FOUND,
