@@ -46,6 +46,14 @@ class ScheduleRow:
     declared: bool = False
 
 
+COMMON_FIELDS = ("name", "actor", "queue", "cron", "timezone", "enabled")
+
+
+def common_fields(schedule: ScheduleSeed | ScheduleRow) -> dict[str, Any]:
+    """The fields a declared seed and a stored schedule share, by name."""
+    return {name: getattr(schedule, name) for name in COMMON_FIELDS}
+
+
 def _row(row: Row[Any]) -> ScheduleRow:
     return ScheduleRow(**row._mapping)
 
@@ -59,19 +67,7 @@ def seed_schedules(conn: Connection, seeds: list[ScheduleSeed]) -> int:
     stmt = (
         insert(job_schedules)
         .values(
-            [
-                {
-                    "name": s.name,
-                    "actor": s.actor,
-                    "queue": s.queue,
-                    "cron": s.cron,
-                    "timezone": s.timezone,
-                    "enabled": s.enabled,
-                    "description": s.description,
-                    "declared": True,
-                }
-                for s in seeds
-            ]
+            [{**common_fields(s), "description": s.description, "declared": True} for s in seeds]
         )
         .on_conflict_do_nothing(index_elements=["name"])
         .returning(job_schedules.c.name)

@@ -96,35 +96,28 @@ STALE_AFTER = {
     "maximum": STALE_AFTER_RANGE[1],
     "description": "seconds without a success before the job is stale; null for the default",
 }
+DELIVERY_STATE = {
+    "delivered_at": TIME,
+    "attempts": {"type": "integer"},
+    "last_error": {"type": "string", "nullable": True},
+}
 DELIVERY = {
     "type": "object",
     "properties": {
         "target": {"type": "string", "description": "the webhook URL, masked"},
-        "delivered_at": TIME,
-        "attempts": {"type": "integer"},
-        "last_error": {"type": "string", "nullable": True},
+        **DELIVERY_STATE,
     },
 }
 ALERT = {
     "type": "object",
-    "required": [
-        "id",
-        "job_name",
-        "event",
-        "created_at",
-        "delivered_at",
-        "attempts",
-        "last_error",
-    ],
+    "required": ["id", "job_name", "event", "created_at", *DELIVERY_STATE],
     "properties": {
         "id": {"type": "integer"},
         "job_name": {"type": "string"},
         "event": {"type": "string", "enum": ["job.failing", "job.stale", "job.recovered"]},
         "health": {"type": "string", "enum": list(HEALTHS)},
         "created_at": {"type": "string", "format": "date-time"},
-        "delivered_at": TIME,
-        "attempts": {"type": "integer"},
-        "last_error": {"type": "string", "nullable": True},
+        **DELIVERY_STATE,
         "next_attempt_at": TIME,
         "deliveries": {"type": "array", "items": DELIVERY},
     },
@@ -134,6 +127,19 @@ ARGS = {
     "description": f"keyword arguments for the actor, at most {MAX_ARGS_BYTES} bytes as JSON",
     "example": {"view": "public.error_rates"},
 }
+
+
+def schedule_fields(timezone_example: str) -> dict:
+    """The schedule fields a new job sets and a PATCH may change."""
+    return {
+        "cron": {"type": "string", "maxLength": MAX_EXPR_LENGTH, "example": "*/5 * * * *"},
+        "timezone": {"type": "string", "maxLength": MAX_TZ_LENGTH, "example": timezone_example},
+        "enabled": {"type": "boolean"},
+        "args": ARGS,
+        "stale_after_seconds": STALE_AFTER,
+    }
+
+
 NEW_JOB = {
     "type": "object",
     "required": ["name", "actor", "cron"],
@@ -141,11 +147,7 @@ NEW_JOB = {
     "properties": {
         "name": {"type": "string", "pattern": f"^{NAME_PATTERN.pattern}$"},
         "actor": {"type": "string", "description": "a name from GET /api/actors"},
-        "cron": {"type": "string", "maxLength": MAX_EXPR_LENGTH, "example": "*/5 * * * *"},
-        "timezone": {"type": "string", "maxLength": MAX_TZ_LENGTH, "example": "UTC"},
-        "enabled": {"type": "boolean"},
-        "args": ARGS,
-        "stale_after_seconds": STALE_AFTER,
+        **schedule_fields(timezone_example="UTC"),
     },
 }
 ACTOR = {
@@ -169,13 +171,7 @@ ACTOR = {
 PATCH = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {
-        "cron": {"type": "string", "maxLength": MAX_EXPR_LENGTH, "example": "*/5 * * * *"},
-        "timezone": {"type": "string", "maxLength": MAX_TZ_LENGTH, "example": "Europe/Berlin"},
-        "enabled": {"type": "boolean"},
-        "stale_after_seconds": STALE_AFTER,
-        "args": ARGS,
-    },
+    "properties": schedule_fields(timezone_example="Europe/Berlin"),
 }
 SCHEDULER = {
     "type": "object",

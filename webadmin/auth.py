@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.access import IPNetwork, viewer_key
 from shared.settings import Settings
+from webadmin.asgi import HttpMiddleware
 from webadmin.security import check_basic, send_json
 
 logger = logging.getLogger(__name__)
@@ -153,17 +154,14 @@ def authorize(identity: Identity, required: Role) -> Refusal | None:
     return None
 
 
-class AuthMiddleware:
+class AuthMiddleware(HttpMiddleware):
     """Decides each request's identity and refuses what its role does not allow."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
+        super().__init__(app)
         self.settings = settings
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         required = required_role(scope["method"], scope["path"])
         if required is None:
             await self.app(scope, receive, send)

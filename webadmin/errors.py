@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -33,10 +35,22 @@ async def not_found(request: Request, exc: Exception) -> Response:
     return _not_found(request, str(exc) or f"unknown {what}", what)
 
 
+def _error(
+    request: Request,
+    message: str,
+    status: int,
+    *,
+    api: bool = False,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """JSON for the API (or when `api`), plain text for the pages."""
+    if api or _is_api(request):
+        return JSONResponse({"error": message}, status, headers=headers)
+    return PlainTextResponse(message, status, headers=headers)
+
+
 async def invalid(request: Request, exc: Exception) -> Response:
-    if _is_api(request):
-        return JSONResponse({"error": str(exc)}, 422)
-    return PlainTextResponse(str(exc), 422)
+    return _error(request, str(exc), 422)
 
 
 async def conflict(request: Request, exc: Exception) -> Response:
@@ -45,19 +59,15 @@ async def conflict(request: Request, exc: Exception) -> Response:
 
 
 async def state_conflict(request: Request, exc: Exception) -> Response:
-    if _is_api(request):
-        return JSONResponse({"error": str(exc)}, 409)
-    return PlainTextResponse(str(exc), 409)
+    return _error(request, str(exc), 409)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
         return _not_found(request, "not found", "page")
-    headers = exc.headers or {}
-    if _is_api(request) or exc.status_code in (400, 413, 415):
-        return JSONResponse({"error": exc.detail}, exc.status_code, headers=headers)
-    return PlainTextResponse(exc.detail, exc.status_code, headers=headers)
+    api = exc.status_code in (400, 413, 415)
+    return _error(request, exc.detail, exc.status_code, api=api, headers=exc.headers)
 
 
 HANDLERS = {

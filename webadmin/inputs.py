@@ -1,15 +1,12 @@
-"""Request input rules: JSON bodies, schedule changes and run-list queries, validated once."""
+"""Request input rules: schedule changes, run-list queries and path names, validated once."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
-
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
 
 from shared.actors import check_name
 from shared.cron import MAX_EXPR_LENGTH, MAX_TZ_LENGTH
@@ -17,7 +14,6 @@ from shared.errors import InvalidInput
 from shared.runs import STATES
 from shared.schedules import STALE_AFTER_RANGE, UNCHANGED, Unchanged
 
-MAX_BODY_BYTES = 64 * 1024
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_ID = 2**63 - 1
@@ -44,6 +40,10 @@ class ScheduleChange:
             and isinstance(self.stale_after_seconds, Unchanged)
             and self.args is None
         )
+
+    def values(self) -> dict[str, Any]:
+        """The fields as keyword arguments of `shared.schedules.update_schedule`."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -82,34 +82,9 @@ class RunQuery:
         }
         return {k: v for k, v in values.items() if v}
 
-
-def media_type(request: Request) -> str:
-    """The request's Content-Type without parameters, lower case."""
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-
-
-async def read_body(request: Request) -> bytes:
-    """The raw body, refused with 413 past MAX_BODY_BYTES."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise HTTPException(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise HTTPException(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
-    return body
-
-
-async def json_body(request: Request) -> object:
-    """The parsed body of a mutation: 415 unless application/json, 400 unless valid JSON."""
-    if media_type(request) != "application/json":
-        raise HTTPException(415, "send the body as Content-Type: application/json")
-    body = await read_body(request)
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise HTTPException(400, "the body is not valid JSON (send {} for no options)") from None
+    def page(self) -> dict[str, Any]:
+        """Paging and filters but the job, as keyword arguments of `shared.runs.list_runs`."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "job"}
 
 
 def _text(name: str, value: object, max_length: int) -> str:

@@ -7,6 +7,8 @@ import time
 from prometheus_client import CollectorRegistry, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from webadmin.asgi import HttpMiddleware
+
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -23,17 +25,14 @@ def make_registry() -> tuple[CollectorRegistry, Histogram]:
     return registry, latency
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(HttpMiddleware):
     """Times every HTTP request; the label is the matched route's template, not the URL."""
 
     def __init__(self, app: ASGIApp, latency: Histogram) -> None:
-        self.app = app
+        super().__init__(app)
         self.latency = latency
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 

@@ -18,42 +18,58 @@ MUTATION_ERRORS = {
     "415": json_response("the body is not sent as application/json", ref("Error")),
 }
 RUN_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
-EMPTY_BODY = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
 UNAUTHORIZED = {"401": json_response("HTTP Basic credentials required", ref("Error"))}
 FORBIDDEN = {"403": json_response("the signed-in user has read-only access", ref("Error"))}
 READS = ("get", "head", "options")
+TIME = {"type": "string", "format": "date-time"}
+
+
+def query(name: str, schema: dict, description: str | None = None) -> dict:
+    """A query parameter."""
+    described = {"description": description} if description else {}
+    return {"name": name, "in": "query", **described, "schema": schema}
+
+
+def list_of(description: str, name: str) -> dict:
+    """A 200 answer: a JSON array of the component `name`."""
+    return json_response(description, {"type": "array", "items": ref(name)})
+
+
+def json_body(schema: dict) -> dict:
+    """A required JSON request body."""
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+EMPTY_BODY = json_body({"type": "object"})
+
+
+def probe(summary: str, ok: str, failing: str, **extra: object) -> dict:
+    """A health probe's path: 200 when `ok`, 503 when `failing`."""
+    responses = {"200": {"description": ok}, "503": {"description": failing}}
+    return {"get": {"summary": summary, **extra, "responses": responses}}
+
+
+LIMIT = query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT})
+BEFORE = query("before", {"type": "integer", "minimum": 1, "maximum": MAX_ID})
 
 PATHS: dict[str, dict] = {
-    "/healthz": {
-        "get": {
-            "summary": "Liveness: 200 when the database answers",
-            "security": [],
-            "responses": {
-                "200": {"description": "the database answers"},
-                "503": {"description": "the database does not answer"},
-            },
-        }
-    },
-    "/readyz": {
-        "get": {
-            "summary": "Readiness: the database and Redis answer",
-            "responses": {
-                "200": {"description": "ready"},
-                "503": {"description": "a dependency does not answer"},
-            },
-        }
-    },
+    "/healthz": probe(
+        "Liveness: 200 when the database answers",
+        "the database answers",
+        "the database does not answer",
+        security=[],
+    ),
+    "/readyz": probe(
+        "Readiness: the database and Redis answer", "ready", "a dependency does not answer"
+    ),
     "/api/jobs": {
         "get": {
             "summary": "Every job",
-            "responses": {"200": json_response("jobs", {"type": "array", "items": ref("Job")})},
+            "responses": {"200": list_of("jobs", "Job")},
         },
         "post": {
             "summary": "Create a runtime schedule of a catalogued actor",
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": ref("NewJob")}},
-            },
+            "requestBody": json_body(ref("NewJob")),
             "responses": {
                 "201": json_response("the new job", ref("Job")),
                 "409": json_response("a job of that name exists", ref("Error")),
@@ -65,7 +81,7 @@ PATHS: dict[str, dict] = {
     "/api/actors": {
         "get": {
             "summary": "The actor catalogue: what a schedule may fire, with its parameters",
-            "responses": {"200": json_response("actors", {"type": "array", "items": ref("Actor")})},
+            "responses": {"200": list_of("actors", "Actor")},
         }
     },
     "/api/jobs/{name}": {
@@ -76,10 +92,7 @@ PATHS: dict[str, dict] = {
         },
         "patch": {
             "summary": "Change a job's schedule, time zone, enabled flag or stale_after_seconds",
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": ref("ScheduleChange")}},
-            },
+            "requestBody": json_body(ref("ScheduleChange")),
             "responses": {
                 "200": json_response("the updated job", ref("Job")),
                 "404": NOT_FOUND,
@@ -101,34 +114,19 @@ PATHS: dict[str, dict] = {
         "get": {
             "summary": "A job's runs, newest first (keyset pages with `before`)",
             "parameters": [
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-                },
-                {
-                    "name": "state",
-                    "in": "query",
-                    "schema": {"type": "string", "enum": list(STATES)},
-                },
-                {
-                    "name": "before",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-                },
+                LIMIT,
+                query("state", {"type": "string", "enum": list(STATES)}),
+                BEFORE,
             ],
             "responses": {
-                "200": json_response("runs", {"type": "array", "items": ref("Run")}),
+                "200": list_of("runs", "Run"),
                 "404": NOT_FOUND,
                 "422": INVALID,
             },
         },
         "post": {
             "summary": "Start a manual run now",
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"type": "object"}}},
-            },
+            "requestBody": EMPTY_BODY,
             "responses": {
                 "202": json_response("the new run", ref("Run")),
                 "404": NOT_FOUND,
@@ -148,42 +146,16 @@ PATHS: dict[str, dict] = {
         "get": {
             "summary": "Every job's runs, newest first, filtered (keyset pages with `before`)",
             "parameters": [
-                {"name": "job", "in": "query", "schema": {"type": "string", "maxLength": 200}},
-                {
-                    "name": "state",
-                    "in": "query",
-                    "schema": {"type": "string", "enum": list(STATES)},
-                },
-                {
-                    "name": "trigger",
-                    "in": "query",
-                    "schema": {"type": "string", "enum": list(TRIGGERS)},
-                },
-                {
-                    "name": "since",
-                    "in": "query",
-                    "description": "created at or after (ISO 8601)",
-                    "schema": {"type": "string", "format": "date-time"},
-                },
-                {
-                    "name": "until",
-                    "in": "query",
-                    "description": "created before (ISO 8601)",
-                    "schema": {"type": "string", "format": "date-time"},
-                },
-                {
-                    "name": "before",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-                },
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-                },
+                query("job", {"type": "string", "maxLength": 200}),
+                query("state", {"type": "string", "enum": list(STATES)}),
+                query("trigger", {"type": "string", "enum": list(TRIGGERS)}),
+                query("since", TIME, "created at or after (ISO 8601)"),
+                query("until", TIME, "created before (ISO 8601)"),
+                BEFORE,
+                LIMIT,
             ],
             "responses": {
-                "200": json_response("runs", {"type": "array", "items": ref("Run")}),
+                "200": list_of("runs", "Run"),
                 "422": INVALID,
             },
         }
@@ -238,15 +210,9 @@ PATHS: dict[str, dict] = {
     "/api/alerts": {
         "get": {
             "summary": "The latest alerts, newest first, with their delivery state",
-            "parameters": [
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-                }
-            ],
+            "parameters": [LIMIT],
             "responses": {
-                "200": json_response("alerts", {"type": "array", "items": ref("Alert")}),
+                "200": list_of("alerts", "Alert"),
                 "422": INVALID,
             },
         }
@@ -255,8 +221,8 @@ PATHS: dict[str, dict] = {
         "get": {
             "summary": "Validate a schedule and show its next fire times (nothing stored)",
             "parameters": [
-                {"name": "cron", "in": "query", "required": True, "schema": {"type": "string"}},
-                {"name": "timezone", "in": "query", "schema": {"type": "string"}},
+                {**query("cron", {"type": "string"}), "required": True},
+                query("timezone", {"type": "string"}),
             ],
             "responses": {"200": json_response("the schedule", ref("Preview")), "422": INVALID},
         }

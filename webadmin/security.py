@@ -14,6 +14,8 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from webadmin.asgi import HttpMiddleware
+
 # Without a password only loopback names may address the admin, so that a web page cannot
 # reach it through DNS rebinding. Probes and scrapers may use any name.
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
@@ -52,20 +54,17 @@ def check_basic(header: str | None, user: str, password: str) -> str | None:
     return given_user if user_ok and password_ok else None
 
 
-class SecurityMiddleware:
+class SecurityMiddleware(HttpMiddleware):
     """Adds the security headers to every response; answers only loopback names when asked."""
 
     def __init__(self, app: ASGIApp, check_host: bool = True) -> None:
-        self.app = app
+        super().__init__(app)
         # Only while the admin is open (no credentials) and bound to loopback: an operator who
         # binds another address without a password chose to expose it (the log and the banner
         # say so).
         self.check_host = check_host
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Connection, Engine
 
-from shared import actors, alerts, audit, nodes, run_stats, runs, schedules
+from shared import actors, alerts, audit, run_stats, runs, schedules
 from shared.alerts import Alert
 from shared.audit import AuditEntry
 from shared.cron import parse_schedule
 from shared.dispatch import dispatch
 from shared.errors import UnknownJob, UnknownRun
-from shared.nodes import SchedulerNode
 from shared.runs import Run
-from shared.settings import Settings
 from webadmin import views
 from webadmin.charts import Point, outcome
 from webadmin.inputs import RunQuery, ScheduleChange
@@ -103,28 +101,6 @@ def list_alerts(engine: Engine, limit: int) -> list[Alert]:
         return alerts.list_alerts(conn, limit=limit)
 
 
-@dataclass(frozen=True)
-class NodesStatus:
-    """Schedulers and worker processes with their last heartbeat."""
-
-    scheduler: SchedulerStatus
-    workers: list[nodes.WorkerNode]
-    worker_dead_after: timedelta
-
-    def live_workers(self) -> int:
-        return sum(
-            self.scheduler.now - w.last_seen_at <= self.worker_dead_after for w in self.workers
-        )
-
-
-def nodes_status(engine: Engine, settings: Settings) -> NodesStatus:
-    """Every scheduler and worker process, judged by the database's clock."""
-    status = scheduler_status(engine, settings)
-    with engine.connect() as conn:
-        workers = nodes.list_workers(conn)
-    return NodesStatus(status, workers, timedelta(seconds=settings.worker_dead_seconds))
-
-
 def update_job(engine: Engine, name: str, change: ScheduleChange, who: str) -> JobView:
     """Validate and store a schedule change with its audit entry, in one transaction.
 
@@ -140,15 +116,7 @@ def update_job(engine: Engine, name: str, change: ScheduleChange, who: str) -> J
                 args = None
             else:
                 args = actors.check_args(actors.get_actor(conn, current.actor), args)
-        old, new = schedules.update_schedule(
-            conn,
-            name,
-            cron=change.cron,
-            timezone=change.timezone,
-            enabled=change.enabled,
-            stale_after_seconds=change.stale_after_seconds,
-            args=args,
-        )
+        old, new = schedules.update_schedule(conn, name, **{**change.values(), "args": args})
         before = _schedule_values(old)
         after = _schedule_values(new)
         changed = {k for k in after if after[k] != before[k]}
@@ -201,16 +169,7 @@ def job_runs(engine: Engine, name: str, query: RunQuery) -> list[Run]:
 
 
 def _page(conn: Connection, query: RunQuery, job: str | None) -> list[Run]:
-    return runs.list_runs(
-        conn,
-        job,
-        limit=query.limit,
-        state=query.state,
-        before=query.before,
-        trigger=query.trigger,
-        since=query.since,
-        until=query.until,
-    )
+    return runs.list_runs(conn, job, **query.page())
 
 
 def recent_runs(engine: Engine, query: RunQuery) -> list[Run]:
@@ -246,60 +205,6 @@ def require_job(name: str | None) -> str:
     if name is None:
         raise UnknownJob("unknown job")
     return name
-
-
-@dataclass(frozen=True)
-class SchedulerStatus:
-    """The leader (None when no fresh node leads) and every known scheduler."""
-
-    leader: str | None
-    nodes: list[SchedulerNode]
-    now: datetime
-    stale_after: timedelta
-    leader_row: SchedulerNode | None  # the newest node claiming to lead, even if stale
-
-    def as_json(self) -> dict:
-        """The `/api/scheduler` answer."""
-        return {
-            "leader": self.leader,
-            "nodes": [
-                {
-                    "node": n.node,
-                    "role": n.role,
-                    "last_seen_at": n.last_seen_at.isoformat(),
-                    "started_at": n.started_at.isoformat(),
-                    "leader_since": n.leader_since.isoformat() if n.leader_since else None,
-                    "stale": self.now - n.last_seen_at > self.stale_after,
-                }
-                for n in self.nodes
-            ],
-            "checked_at": self.now.isoformat(),
-        }
-
-
-def stale_after(settings: Settings) -> timedelta:
-    """A node unseen for longer than this no longer counts (Settings.peer_stale_seconds)."""
-    return timedelta(seconds=settings.peer_stale_seconds)
-
-
-def current_leader(
-    found: list[SchedulerNode], now: datetime, stale: timedelta
-) -> SchedulerNode | None:
-    """The freshest node that says it leads and was seen within `stale`; None otherwise."""
-    leaders = [n for n in found if n.role == "leader" and now - n.last_seen_at <= stale]
-    return max(leaders, key=lambda n: n.last_seen_at, default=None)
-
-
-def scheduler_status(engine: Engine, settings: Settings) -> SchedulerStatus:
-    """The leader as the peers' heartbeats show it, judged by the database's clock."""
-    with engine.connect() as conn:
-        now, found = nodes.scheduler_status(conn)
-    stale = stale_after(settings)
-    leader = current_leader(found, now, stale)
-    claimed = max(
-        (n for n in found if n.role == "leader"), key=lambda n: n.last_seen_at, default=None
-    )
-    return SchedulerStatus(leader.node if leader else None, found, now, stale, claimed)
 
 
 def preview(expr: str, timezone: str, now: datetime) -> dict:

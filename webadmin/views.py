@@ -13,7 +13,7 @@ from shared.cron import Schedule, parse_schedule
 from shared.errors import InvalidSchedule, UnknownJob
 from shared.freshness import Freshness, RunStats, assess
 from shared.runs import Run
-from shared.schedules import ScheduleRow
+from shared.schedules import ScheduleRow, common_fields
 
 
 @dataclass(frozen=True)
@@ -27,12 +27,7 @@ class JobView:
     def as_json(self) -> dict:
         s = self.schedule
         return {
-            "name": s.name,
-            "actor": s.actor,
-            "queue": s.queue,
-            "cron": s.cron,
-            "timezone": s.timezone,
-            "enabled": s.enabled,
+            **common_fields(s),
             "description": self.description,
             "job_description": s.description,
             "next_run_at": self.next_run_at.isoformat() if self.next_run_at else None,

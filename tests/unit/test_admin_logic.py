@@ -8,8 +8,8 @@ import pytest
 from shared.errors import InvalidInput
 from shared.nodes import SchedulerNode
 from webadmin import inputs, views
+from webadmin.cluster import current_leader
 from webadmin.security import Csrf, check_basic, loopback_host
-from webadmin.services import current_leader
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 STALE = timedelta(seconds=7)

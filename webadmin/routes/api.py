@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from webadmin import control, inputs, services
+from webadmin import bodies, cluster, control, inputs, services
 from webadmin.security import who
 
 
@@ -20,7 +20,7 @@ async def list_jobs(request: Request) -> JSONResponse:
 
 async def create_job(request: Request) -> JSONResponse:
     """POST /api/jobs: a runtime schedule (201); 409 if the name exists; 422 stores nothing."""
-    new = inputs.new_schedule(await inputs.json_body(request))
+    new = inputs.new_schedule(await bodies.json_body(request))
     job = await run_in_threadpool(control.create_job, request.state.engine, new, who(request))
     return JSONResponse(job.as_json(), 201)
 
@@ -47,7 +47,7 @@ async def search_runs(request: Request) -> JSONResponse:
 
 async def cancel_run(request: Request) -> JSONResponse:
     """POST /api/runs/{id}/cancel: 202 with the run; 409 if it has finished."""
-    await inputs.json_body(request)
+    await bodies.json_body(request)
     run_id = services.require_run(inputs.run_id(request.path_params["id"]))
     run = await run_in_threadpool(control.cancel_run, request.state.engine, run_id, who(request))
     return JSONResponse(run.as_json(), 202)
@@ -55,7 +55,7 @@ async def cancel_run(request: Request) -> JSONResponse:
 
 async def retry_run(request: Request) -> JSONResponse:
     """POST /api/runs/{id}/retry: 202 with the new run; 409 per the contract's rules."""
-    await inputs.json_body(request)
+    await bodies.json_body(request)
     run_id = services.require_run(inputs.run_id(request.path_params["id"]))
     run = await run_in_threadpool(
         control.retry_run, request.state.engine, request.state.broker, run_id, who(request)
@@ -72,7 +72,7 @@ async def get_job(request: Request) -> JSONResponse:
 
 async def patch_job(request: Request) -> JSONResponse:
     """PATCH /api/jobs/{name}: change cron, timezone or enabled; 422 stores nothing."""
-    change = inputs.schedule_change(await inputs.json_body(request))
+    change = inputs.schedule_change(await bodies.json_body(request))
     name = services.require_job(inputs.job_name(request.path_params["name"]))
     job = await run_in_threadpool(
         services.update_job, request.state.engine, name, change, who(request)
@@ -82,7 +82,7 @@ async def patch_job(request: Request) -> JSONResponse:
 
 async def start_run(request: Request) -> JSONResponse:
     """POST /api/jobs/{name}/runs: a manual run now (202), or 409 with the active run."""
-    await inputs.json_body(request)  # any JSON, `{}` at least; no options yet
+    await bodies.json_body(request)  # any JSON, `{}` at least; no options yet
     name = services.require_job(inputs.job_name(request.path_params["name"]))
     run = await run_in_threadpool(
         services.run_now, request.state.engine, request.state.broker, name, who(request)
@@ -108,7 +108,7 @@ async def get_run(request: Request) -> JSONResponse:
 async def scheduler(request: Request) -> JSONResponse:
     """GET /api/scheduler: the leader and every peer."""
     status = await run_in_threadpool(
-        services.scheduler_status, request.state.engine, request.state.settings
+        cluster.scheduler_status, request.state.engine, request.state.settings
     )
     return JSONResponse(status.as_json())
 

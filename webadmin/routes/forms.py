@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from shared.errors import InvalidInput, InvalidSchedule, RunConflict
-from webadmin import inputs, services
+from webadmin import bodies, inputs, services
 from webadmin.rendering import render
 from webadmin.routes.pages import job_context
 from webadmin.security import CSRF_FIELD, who
@@ -20,9 +20,9 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 
 async def read_form(request: Request) -> dict[str, str]:
     """The form's fields, once its type and CSRF token are right (415/400/403 otherwise)."""
-    if inputs.media_type(request) != FORM_TYPE:
+    if bodies.media_type(request) != FORM_TYPE:
         raise HTTPException(415, f"send the form as {FORM_TYPE}")
-    body = await inputs.read_body(request)
+    body = await bodies.read_body(request)
     try:
         fields = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
     except (UnicodeDecodeError, ValueError):

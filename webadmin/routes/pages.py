@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from shared.errors import InvalidSchedule
-from webadmin import inputs, services
+from shared.settings import Settings
+from webadmin import cluster, inputs, services
 from webadmin.rendering import render, tojson_compact
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 async def index(request: Request) -> Response:
@@ -141,20 +146,28 @@ async def run_fragment(request: Request) -> Response:
     return render(request, "_run_detail.html", context)
 
 
-async def scheduler_page(request: Request) -> Response:
-    """GET /scheduler: the leader and its peers."""
-    status = await run_in_threadpool(
-        services.scheduler_status, request.state.engine, request.state.settings
-    )
-    return render(request, "scheduler.html", {"status": status, "nav": "scheduler"})
+def _cluster_views(
+    nav: str, heading: str, read: Callable[[Engine, Settings], object]
+) -> tuple[Endpoint, Endpoint]:
+    """A cluster page (GET /<nav>) and the fragment its script polls (/fragments/<nav>)."""
+
+    async def page(request: Request) -> Response:
+        status = await run_in_threadpool(read, request.state.engine, request.state.settings)
+        context = {"status": status, "nav": nav, "heading": heading}
+        return render(request, "cluster.html", context)
+
+    async def fragment(request: Request) -> Response:
+        status = await run_in_threadpool(read, request.state.engine, request.state.settings)
+        return render(request, f"_{nav}.html", {"status": status})
+
+    return page, fragment
 
 
-async def scheduler_fragment(request: Request) -> Response:
-    """The leader status, polled by the scheduler page."""
-    status = await run_in_threadpool(
-        services.scheduler_status, request.state.engine, request.state.settings
-    )
-    return render(request, "_scheduler.html", {"status": status})
+# The leader and its peers; schedulers and worker processes with their last heartbeat.
+scheduler_page, scheduler_fragment = _cluster_views(
+    "scheduler", "Scheduler", cluster.scheduler_status
+)
+nodes_page, nodes_fragment = _cluster_views("nodes", "Nodes", cluster.nodes_status)
 
 
 async def alerts_page(request: Request) -> Response:
@@ -170,19 +183,3 @@ async def alerts_fragment(request: Request) -> Response:
     limit = inputs.alert_limit(request.query_params)
     found = await run_in_threadpool(services.list_alerts, request.state.engine, limit)
     return render(request, "_alert_rows.html", {"alerts": found})
-
-
-async def nodes_page(request: Request) -> Response:
-    """GET /nodes: schedulers and worker processes with their role and last heartbeat."""
-    status = await run_in_threadpool(
-        services.nodes_status, request.state.engine, request.state.settings
-    )
-    return render(request, "nodes.html", {"status": status, "nav": "nodes"})
-
-
-async def nodes_fragment(request: Request) -> Response:
-    """The nodes tables, polled by the nodes page."""
-    status = await run_in_threadpool(
-        services.nodes_status, request.state.engine, request.state.settings
-    )
-    return render(request, "_nodes.html", {"status": status})
