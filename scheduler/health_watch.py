@@ -10,20 +10,17 @@ notifications sent meanwhile are lost). Which transitions were alerted lives in
 from __future__ import annotations
 
 import logging
-import select
-import socket
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
 
-import psycopg2
+from psycopg2.extensions import connection as Connection
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from scheduler.listener import parse_payload
+from scheduler.notifications import ListeningThread
 from shared import alerts, run_stats, runs, webhooks
-from shared.db import connect_raw
 from shared.errors import UnknownRun
 from shared.freshness import QUIET, Freshness, alert_event, assess, next_alerted
 from shared.schedules import ScheduleRow
@@ -31,8 +28,6 @@ from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-CHANNELS = ("srjobs_runs", "srjobs_schedules")
-RECONNECT_SECONDS = 0.5
 DEADLINE_MARGIN = 0.05
 
 
@@ -60,80 +55,40 @@ def alert_details(
     return details
 
 
-class HealthWatch(threading.Thread):
+class HealthWatch(ListeningThread):
     """Evaluates health on notifications and deadlines; `on_alert` wakes the courier."""
 
+    channels = ("srjobs_runs", "srjobs_schedules")
+    lost_event = "health_watch_lost"
+
     def __init__(self, settings: Settings, engine: Engine, on_alert: Callable[[], None]) -> None:
-        super().__init__(name="srjobs-health-watch", daemon=True)
-        self.settings = settings
+        super().__init__(settings, name="srjobs-health-watch")
         self.engine = engine
         self.on_alert = on_alert
-        self.stopping = threading.Event()
         self.alerted: dict[str, str] = {}
         self.deadlines: dict[str, float] = {}  # job -> epoch seconds it turns stale
-        self._wake_r: socket.socket | None = None
-        self._wake_w: socket.socket | None = None
 
-    def stop(self) -> None:
-        self.stopping.set()
-        try:
-            if self._wake_w is not None:
-                self._wake_w.send(b"x")
-        except OSError:
-            pass
-
-    def run(self) -> None:
-        self._wake_r, self._wake_w = socket.socketpair()
-        try:
-            while not self.stopping.is_set():
-                try:
-                    self._listen()
-                except (psycopg2.Error, OSError, SQLAlchemyError) as exc:
-                    if self.stopping.is_set():
-                        break
-                    logger.warning("health watch: database unavailable: %s; retrying", exc)
-                    self.stopping.wait(RECONNECT_SECONDS)
-                except Exception:  # never stop watching: the next pass starts afresh
-                    logger.exception("health watch failed; restarting it")
-                    self.stopping.wait(RECONNECT_SECONDS)
-        finally:
-            self._wake_r.close()
-            self._wake_w.close()
-
-    def _listen(self) -> None:
-        conn = connect_raw(self.settings.database_url, application_name="srjobs-health-watch")
-        try:
-            with conn.cursor() as cur:
-                for channel in CHANNELS:
-                    cur.execute(f"LISTEN {channel}")  # constant channel names
-            with self.engine.connect() as db:
-                self.alerted = alerts.alerted_states(db)
-            recorded = self.evaluate(None)
-            logger.info(
-                "health watch: first pass done, %d alert(s) recorded",
-                recorded,
-                extra={"event": "health_watch_ready", "recorded": recorded},
-            )
-            next_full = time.monotonic() + self.settings.health_pass_seconds
-            while not self.stopping.is_set():
-                timeout = min(next_full - time.monotonic(), self._until_deadline())
-                waits = [conn, self._wake_r]
-                ready, _, _ = select.select(waits, [], [], max(0.0, timeout))
-                if self.stopping.is_set():
-                    return
-                if time.monotonic() >= next_full:
-                    self.evaluate(None)
-                    next_full = time.monotonic() + self.settings.health_pass_seconds
-                    continue
-                names = self._due_names()
-                if ready:
-                    conn.poll()
-                    names |= {parse_payload(n.payload)[0] for n in conn.notifies}
-                    conn.notifies.clear()
-                if names:
-                    self.evaluate(sorted(names))
-        finally:
-            conn.close()
+    def serve(self, conn: Connection) -> None:
+        with self.engine.connect() as db:
+            self.alerted = alerts.alerted_states(db)
+        recorded = self.evaluate(None)
+        logger.info(
+            "health watch: first pass done, %d alert(s) recorded",
+            recorded,
+            extra={"event": "health_watch_ready", "recorded": recorded},
+        )
+        next_full = time.monotonic() + self.settings.health_pass_seconds
+        while True:
+            timeout = min(next_full - time.monotonic(), self._until_deadline())
+            if (payloads := self.wait(conn, timeout)) is None:
+                return
+            if time.monotonic() >= next_full:
+                self.evaluate(None)
+                next_full = time.monotonic() + self.settings.health_pass_seconds
+                continue
+            names = self._due_names() | {parse_payload(p)[0] for p in payloads}
+            if names:
+                self.evaluate(sorted(names))
 
     def _until_deadline(self) -> float:
         soonest = min(self.deadlines.values(), default=None)
