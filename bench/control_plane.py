@@ -59,7 +59,7 @@ def _admin(lab: Lab) -> httpx.Client:
 
 def creates(lab: Lab, client: httpx.Client, count: int) -> list[dict]:
     leader = lab.scheduler("cp-leader")
-    poll(lambda: leader.events("listening"), 60, "the leader's listener", 0.05)
+    poll(lambda: leader.events("listener_connected"), 60, "the leader's listener", 0.05)
     took = []
     for i in range(count):
         body = {
@@ -74,7 +74,7 @@ def creates(lab: Lab, client: httpx.Client, count: int) -> list[dict]:
         assert answer.status_code == 201, answer.text
     applied = poll(
         lambda: (
-            (e := [x for x in leader.events("applied schedule changes") if x.get("reload_ms")])
+            (e := [x for x in leader.events("schedule_applied") if x.get("reload_ms")])
             and sum(len(x["jobs"]) for x in e) >= count
             and e
         ),
@@ -93,7 +93,7 @@ def creates(lab: Lab, client: httpx.Client, count: int) -> list[dict]:
     reconciled = poll(
         lambda: [
             e
-            for e in leader.events("reconciled")
+            for e in leader.events("schedules_reconciled")
             if e.get("schedules", 0) > count and _after(e, done)
         ],
         60,

@@ -37,6 +37,7 @@ def create_job(engine: Engine, new: NewSchedule, who: str) -> JobView:
     with engine.begin() as conn:
         actor = actors.get_actor(conn, new.actor)
         args = actors.check_args(actor, new.args)
+        had_runs = runs.any_runs(conn, new.name)  # before the insert: it notifies the leader
         row = schedules.create_schedule(
             conn,
             name=new.name,
@@ -62,7 +63,7 @@ def create_job(engine: Engine, new: NewSchedule, who: str) -> JobView:
                 "stale_after_seconds": row.stale_after_seconds,
             },
         )
-        job = views.get_job(conn, row.name)
+        job = views.new_job(conn, row, had_runs)
     logger.info(
         "job %s created by %s", row.name, who, extra={"event": "job_created", "job": row.name}
     )

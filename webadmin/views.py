@@ -100,6 +100,14 @@ def list_jobs(conn: Connection, names: list[str] | None = None) -> list[JobView]
     return [job_view(row, stats, last.get(row.name), now) for row, stats in found]
 
 
+def new_job(conn: Connection, row: ScheduleRow, had_runs: bool) -> JobView:
+    """A schedule just created in this transaction: with no runs, its health needs no query
+    (its `created_at` is the transaction's `now()`, the clock `list_jobs` would read)."""
+    if had_runs:
+        return get_job(conn, row.name)
+    return job_view(row, RunStats(), None, row.created_at)
+
+
 def get_job(conn: Connection, name: str) -> JobView:
     """One job; raises UnknownJob."""
     found = list_jobs(conn, [name])

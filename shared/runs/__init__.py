@@ -34,6 +34,7 @@ from shared.runs.model import (
 from shared.runs.queries import (
     Orphan,
     PendingSend,
+    any_runs,
     cancel_requested,
     count_pending,
     find_orphans,
@@ -85,6 +86,7 @@ __all__ = [
     "Orphan",
     "PendingSend",
     "Run",
+    "any_runs",
     "cancel_requested",
     "cancel_waiting",
     "count_pending",

@@ -22,6 +22,14 @@ def get_run(conn: Connection, run_id: int) -> Run:
     return to_run(row)
 
 
+def any_runs(conn: Connection, job_name: str) -> bool:
+    """Whether the job has any run (one index probe): a new schedule's name may be a deleted
+    one's, whose runs stay."""
+    return bool(
+        conn.execute(select(select(runs_c.id).where(runs_c.job_name == job_name).exists())).scalar()
+    )
+
+
 def get_traceback(conn: Connection, run_id: int) -> str | None:
     """The stored traceback of a failed run."""
     return conn.execute(select(runs_c.traceback).where(runs_c.id == run_id)).scalar()
