@@ -108,6 +108,32 @@ class FencedJobStore(SQLAlchemyJobStore):
             with self.engine.begin() as conn:
                 conn.execute(UPSERT, params)
 
+    def iter_states(self) -> Iterator[dict]:
+        """Every stored job's state, unpickled (no Job built), read a chunk at a time by id.
+        A row that cannot be unpickled is removed, as APScheduler's own loading does."""
+        after = ""
+        while True:
+            with self.engine.begin() as conn:
+                rows = conn.execute(
+                    select(self.jobs_t.c.id, self.jobs_t.c.job_state)
+                    .where(self.jobs_t.c.id > after)
+                    .order_by(self.jobs_t.c.id)
+                    .limit(CHUNK)
+                ).all()
+            if not rows:
+                return
+            after = rows[-1][0]
+            broken = []
+            for job_id, blob in rows:
+                try:
+                    state = pickle.loads(blob)  # noqa: S301  (written by the leader only)
+                except Exception:  # a row APScheduler could not restore either
+                    self._logger.exception("Unable to restore job %s -- removing it", job_id)
+                    broken.append(job_id)
+                    continue
+                yield state
+            self.remove_many(broken)
+
     def count(self) -> int:
         """How many jobs the store holds."""
         with self.engine.begin() as conn:

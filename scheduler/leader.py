@@ -7,7 +7,6 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine
@@ -19,6 +18,7 @@ from scheduler.jobstore import FencedJobStore
 from scheduler.leadership import LockSession
 from scheduler.listener import Changes, ScheduleListener
 from scheduler.outbox import Outbox
+from scheduler.reconciler import Reconciler
 from scheduler.slots import catch_up_from, is_missed, misfire_grace_seconds
 from scheduler.sync import Mirror
 from shared import schedules
@@ -68,7 +68,9 @@ class LeaderTerm:
         self.lock = lock
         self.wake = threading.Event()
         self.lost = threading.Event()
-        self._sync_mutex = threading.Lock()
+        self._sync_mutex = threading.Lock()  # held while the mirror and job store change
+        self._full_mutex = threading.Lock()  # one full reconcile at a time
+        self._touched: set[str] | None = None  # names applied during a full reconcile's read
         lock.on_lost = self._on_lost
         self.outbox = Outbox(settings, engine, broker)
         self.store = FencedJobStore(lock)
@@ -77,6 +79,7 @@ class LeaderTerm:
         )
         self.mirror = Mirror(self.scheduler, self.store, settings.misfire_grace_seconds)
         self.listener = ScheduleListener(settings, self._on_change)
+        self.reconciler = Reconciler(self._reconcile)
         self.alerting = Alerting(settings, engine)
 
     def run(self, stop: threading.Event) -> str:
@@ -97,6 +100,7 @@ class LeaderTerm:
                     "start_ms": round((time.monotonic() - won) * 1000, 1),
                 },
             )
+            self.reconciler.start()
             self.listener.start()
             self.alerting.start()
             while not (stop.is_set() or self.lost.is_set()):
@@ -126,9 +130,10 @@ class LeaderTerm:
             extra={"event": "leader_released", "released_at": released_at},
         )
         self.listener.stop()
+        self.reconciler.stop()
         self.alerting.stop()
         self.outbox.stop(drop=dropped)
-        for thread in (self.listener, self.outbox):
+        for thread in (self.listener, self.reconciler, self.outbox):
             if thread.is_alive():
                 thread.join(STOP_JOIN_SECONDS)
         self.alerting.join(STOP_JOIN_SECONDS)
@@ -137,75 +142,99 @@ class LeaderTerm:
         self.lost.set()
         self.wake.set()
 
-    def _catch_up(self, jobs: list[Job]) -> None:
-        """Skip (and log) stored slots older than the grace; the newest missed one fires."""
+    def _catch_up(self, states: list[dict]) -> None:
+        """Skip (and log) stored slots older than the grace; the newest missed one fires.
+        `states` are stored jobs' states (Mirror.load returns those that may be missed)."""
         now = datetime.now(UTC)
         moved = []
-        for job in jobs:
-            if job.next_run_time is None or not is_missed(
-                job.next_run_time, now, self.settings.misfire_grace_seconds
+        for state in states:
+            next_run_time = state["next_run_time"]
+            if next_run_time is None or not is_missed(
+                next_run_time, now, self.settings.misfire_grace_seconds
             ):
                 continue  # within the minimum grace: nothing to skip (the common case)
-            schedule = job.trigger.schedule
+            schedule = state["trigger"].schedule
             grace = misfire_grace_seconds(schedule, now, self.settings.misfire_grace_seconds)
-            resume_at = catch_up_from(schedule, job.next_run_time, now, grace)
+            resume_at = catch_up_from(schedule, next_run_time, now, grace)
             if resume_at is None:
                 continue
             logger.warning(
                 "skipped the slots of %s from %s to before %s: older than the %ss grace",
-                job.id,
-                job.next_run_time.isoformat(),
+                state["id"],
+                next_run_time.isoformat(),
                 resume_at.isoformat(),
                 grace,
                 extra={
                     "event": "slots_skipped",
-                    "job": job.id,
-                    "first_skipped": job.next_run_time.isoformat(),
+                    "job": state["id"],
+                    "first_skipped": next_run_time.isoformat(),
                     "resume_at": resume_at.isoformat(),
                 },
             )
-            metrics.MISSED.labels(job.id).inc()
-            job._modify(next_run_time=resume_at)
-            moved.append(job)
+            metrics.MISSED.labels(state["id"]).inc()
+            moved.append({**state, "next_run_time": resume_at})
         if moved:
             with self.scheduler._jobstores_lock:
-                self.store.add_many([job.__getstate__() for job in moved])
+                self.store.add_many(moved)
 
     def sync(self, names: set[str] | None) -> None:
         """Mirror all schedules (names None) or only the named ones."""
+        if names is not None:
+            with self._sync_mutex:
+                with self.engine.connect() as conn:
+                    rows = schedules.list_targets(conn, names)
+                self.mirror.reconcile(rows, names)
+                if self._touched is not None:
+                    self._touched |= names
+            return
         started = time.monotonic()
-        with self._sync_mutex:
-            with self.engine.connect() as conn:
-                if names is None:
-                    rows = schedules.list_schedules(conn)
-                else:
-                    rows = schedules.get_schedules(conn, names)
-            if names is None:
-                self.mirror.refresh_if_drifted()
-            plan = self.mirror.reconcile(rows, names)
-        if names is None:
-            took = (time.monotonic() - started) * 1000
-            logger.info(
-                "reconciled %d schedules in %.1f ms (%d added, %d changed, %d removed)",
-                len(rows),
-                took,
-                len(plan.add),
-                len(plan.change),
-                len(plan.remove),
-                extra={
-                    "event": "schedules_reconciled",
-                    "schedules": len(rows),
-                    "reconcile_ms": round(took, 1),
-                },
-            )
+        with self._full_mutex:
+            # Read without holding up single changes; the ones applied meanwhile came from
+            # newer rows than this read, so the full plan leaves them out.
+            with self._sync_mutex:
+                self._touched = set()
+            try:
+                with self.engine.connect() as conn:
+                    rows = schedules.list_targets(conn)
+                with self._sync_mutex:
+                    self.mirror.refresh_if_drifted()
+                    plan = self.mirror.reconcile(rows, None, skip=self._touched)
+            finally:
+                with self._sync_mutex:
+                    self._touched = None
+        took = (time.monotonic() - started) * 1000
+        logger.info(
+            "reconciled %d schedules in %.1f ms (%d added, %d changed, %d removed)",
+            len(rows),
+            took,
+            len(plan.add),
+            len(plan.change),
+            len(plan.remove),
+            extra={
+                "event": "schedules_reconciled",
+                "schedules": len(rows),
+                "reconcile_ms": round(took, 1),
+            },
+        )
+
+    def _reconcile(self) -> None:
+        """A full reconcile on the reconciler's thread."""
+        try:
+            self.sync(None)
+            metrics.RECONCILES.inc()
+        except LeadershipLost:
+            return  # the term is ending
+        except Exception:
+            logger.exception("a full reconcile failed; the next one retries")
 
     def _on_change(self, changes: Changes | None) -> None:
+        if changes is None:
+            self.reconciler.request()
+            return
         try:
-            if changes is None or len(changes) > FULL_SYNC_ABOVE:
+            if len(changes) > FULL_SYNC_ABOVE:
                 self.sync(None)
                 metrics.RECONCILES.inc()
-                if changes is None:
-                    return
             else:
                 self.sync(set(changes))
         except LeadershipLost:

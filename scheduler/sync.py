@@ -8,21 +8,25 @@ written in bulk.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.job import Job
-from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.base import BaseScheduler
 
 from scheduler.executor import placeholder
 from scheduler.jobstate import job_kwargs, read_kwargs
 from scheduler.jobstore import FencedJobStore
-from scheduler.slots import signature
+from scheduler.slots import is_missed, signature
 from shared.cron import ScheduleTrigger, parse_schedule
 from shared.errors import InvalidSchedule
-from shared.schedules import ScheduleRow
+from shared.schedules import ScheduleRow, ScheduleTarget
+
+Row = ScheduleRow | ScheduleTarget
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +38,8 @@ LOG_EACH_UP_TO = 50  # larger syncs log one summary line
 class Plan:
     """What to do to the job store: names to add, to reschedule, to remove."""
 
-    add: list[ScheduleRow] = field(default_factory=list)
-    change: list[ScheduleRow] = field(default_factory=list)
+    add: list[Any] = field(default_factory=list)  # rows (ScheduleRow or ScheduleTarget)
+    change: list[Any] = field(default_factory=list)
     remove: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
@@ -46,17 +50,60 @@ def row_signature(row: ScheduleRow) -> str:
     return signature(row.actor, row.queue, row.cron, row.timezone, row.args)
 
 
-def make_plan(stored: dict[str, str], rows: list[ScheduleRow], scope: set[str] | None) -> Plan:
-    """Compare stored job signatures with the enabled rows, within `scope` (None: all)."""
+class Signer:
+    """Signatures of rows; a stored `args` text is canonicalised once per distinct text."""
+
+    def __init__(self) -> None:
+        self._args: dict[str, str] = {}
+        self._parsed: dict[str, dict[str, Any]] = {}
+
+    def args(self, row: Row) -> dict[str, Any]:
+        """The row's args; parsed once per distinct text (the dict is shared: never mutate)."""
+        if not isinstance(row, ScheduleTarget):
+            return row.args
+        parsed = self._parsed.get(row.args_json)
+        if parsed is None:
+            parsed = self._parsed[row.args_json] = row.args
+        return parsed
+
+    def __call__(self, row: Row) -> str:
+        if not isinstance(row, ScheduleTarget):
+            return row_signature(row)
+        parts = [row.actor, row.queue, row.cron, row.timezone]
+        if row.args_json != "{}":  # empty args add nothing (see slots.signature)
+            text = self._args.get(row.args_json)
+            if text is None:
+                args = json.loads(row.args_json)
+                text = json.dumps(args, sort_keys=True, separators=(",", ":")) if args else ""
+                self._args[row.args_json] = text
+            if text:
+                parts.append(text)
+        return "\x1f".join(parts)
+
+
+def make_plan(
+    stored: dict[str, str],
+    rows: Sequence[Row],
+    scope: set[str] | None,
+    skip: frozenset[str] | set[str] = frozenset(),
+    sign: Callable[[Any], str] | None = None,
+) -> Plan:
+    """Compare stored job signatures with the enabled rows, within `scope` (None: all), leaving
+    out the names in `skip` (applied from newer rows since these were read)."""
+    sign = sign or Signer()
     plan = Plan()
-    wanted = {r.name: r for r in rows if r.enabled and (scope is None or r.name in scope)}
+    wanted = {
+        r.name: r
+        for r in rows
+        if r.enabled and (scope is None or r.name in scope) and r.name not in skip
+    }
     for name, row in wanted.items():
         if name not in stored:
             plan.add.append(row)
-        elif stored[name] != row_signature(row):
+        elif stored[name] != sign(row):
             plan.change.append(row)
     for name in stored:
-        if name not in wanted and (scope is None or name in scope):
+        if name not in wanted and (scope is None or name in scope) and name not in skip:
             plan.remove.append(name)
     return plan
 
@@ -73,41 +120,69 @@ class Mirror:
         self._signatures: dict[str, str] = {}
         self._template: dict | None = None
 
-    def load(self) -> list[Job]:
-        """Read every stored job (and its signature) from the job store."""
-        jobs = self.scheduler.get_jobs()
-        self._signatures = {job.id: read_kwargs(job.kwargs).sig for job in jobs}
-        return jobs
+    def load(self) -> list[dict]:
+        """Read every stored job's signature from the job store; return the states of the
+        jobs whose next run is older than the minimum grace (the only ones catch-up reads).
 
-    def reconcile(self, rows: list[ScheduleRow], scope: set[str] | None = None) -> Plan:
-        """Bring the job store in line with `rows`; `scope` limits it to some names."""
-        plan = make_plan(self._signatures, rows, scope)
+        Job states are unpickled a chunk at a time and not kept: no Job objects for 100,000
+        jobs (APScheduler's get_jobs builds them all at once)."""
+        now = datetime.now(UTC)
+        signatures: dict[str, str] = {}
+        missed = []
+        for state in self.store.iter_states():
+            signatures[state["id"]] = read_kwargs(state["kwargs"]).sig
+            at = state["next_run_time"]
+            if at is not None and is_missed(at, now, self.min_grace_seconds):
+                missed.append(state)
+        self._signatures = signatures
+        return missed
+
+    def reconcile(
+        self,
+        rows: Sequence[Row],
+        scope: set[str] | None = None,
+        skip: frozenset[str] | set[str] = frozenset(),
+    ) -> Plan:
+        """Bring the job store in line with `rows`; `scope` limits it to some names, `skip`
+        leaves some out. New and changed jobs are written whole, in bulk (a change is
+        rescheduled from now either way)."""
+        sign = Signer()
+        plan = make_plan(self._signatures, rows, scope, skip, sign)
         now = datetime.now(UTC)
         new_jobs, dropped = [], list(plan.remove)
+        # Schedules repeat: parse each (cron, zone) and compute its next fire once per sync.
+        fires: dict[tuple[str, str], tuple[ScheduleTrigger, datetime | None] | str] = {}
         for row in plan.add + plan.change:
-            try:
-                schedule = parse_schedule(row.cron, row.timezone)
-            except InvalidSchedule as exc:
+            key = (row.cron, row.timezone)
+            fire = fires.get(key)
+            if fire is None:
+                try:
+                    trigger = ScheduleTrigger(parse_schedule(row.cron, row.timezone))
+                    fire = (trigger, trigger.get_next_fire_time(None, now))
+                except InvalidSchedule as exc:
+                    fire = str(exc)
+                fires[key] = fire
+            if isinstance(fire, str):
                 logger.error(
                     "schedule %s is invalid and will not fire: %s",
                     row.name,
-                    exc,
+                    fire,
                     extra={"event": "schedule_invalid", "job": row.name},
                 )
                 if row.name in self._signatures:
                     dropped.append(row.name)
                 continue
-            trigger = ScheduleTrigger(schedule)
-            sig = row_signature(row)
+            sig = sign(row)
             options = {
-                "kwargs": job_kwargs(row.actor, row.queue, sig, row.args),
+                "kwargs": job_kwargs(row.actor, row.queue, sig, sign.args(row)),
                 # The executor extends this minimum to one interval when a slot fires (computing
                 # the interval here would cost more than the rest of a 10,000-job sync).
                 "misfire_grace_time": int(self.min_grace_seconds),
-                "trigger": trigger,
-                "next_run_time": trigger.get_next_fire_time(None, now),
+                "trigger": fire[0],
+                "next_run_time": fire[1],
             }
-            if row.name in self._signatures and self._modify(row.name, options):
+            new_jobs.append(self._new_job(row.name, options))
+            if row.name in self._signatures:
                 logger.info(
                     "rescheduled %s: %s (%s)",
                     row.name,
@@ -116,7 +191,6 @@ class Mirror:
                     extra={"event": "schedule_changed", "job": row.name},
                 )
             else:
-                new_jobs.append(self._new_job(row.name, options))
                 level = logging.INFO if len(plan.add) <= LOG_EACH_UP_TO else logging.DEBUG
                 logger.log(
                     level,
@@ -136,13 +210,6 @@ class Mirror:
         if self.store.count() != len(self._signatures):
             logger.warning("the job store changed behind the mirror: reloading it")
             self.load()
-
-    def _modify(self, name: str, options: dict) -> bool:
-        try:
-            self.scheduler.modify_job(name, **options)
-        except JobLookupError:
-            return False  # gone from the store: added back instead
-        return True
 
     def _new_job(self, name: str, options: dict) -> dict:
         """A new job's stored state: a template Job's state with this job's values."""

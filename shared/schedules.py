@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, select, update
+from sqlalchemy import Connection, Row, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from shared.cron import parse_schedule
@@ -81,6 +82,40 @@ def list_schedules(conn: Connection, *, enabled_only: bool = False) -> list[Sche
     if enabled_only:
         stmt = stmt.where(job_schedules.c.enabled)
     return [_row(r) for r in conn.execute(stmt)]
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleTarget:
+    """What the scheduler mirrors of a schedule; `args_json` is the stored object as text,
+    parsed only when needed (reading 100,000 rows must stay cheap)."""
+
+    name: str
+    actor: str
+    queue: str
+    cron: str
+    timezone: str
+    enabled: bool
+    args_json: str
+
+    @property
+    def args(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.args_json)
+        return value
+
+
+TARGETS = text(
+    """
+    SELECT name, actor, queue, cron, timezone, enabled, CAST(args AS text)
+      FROM job_schedules
+     WHERE CAST(:names AS text[]) IS NULL OR name = ANY(CAST(:names AS text[]))
+    """
+)
+
+
+def list_targets(conn: Connection, names: set[str] | None = None) -> list[ScheduleTarget]:
+    """Every schedule (or the named ones that exist) as the scheduler mirrors it."""
+    params = {"names": None if names is None else sorted(names)}
+    return [ScheduleTarget(*r) for r in conn.execute(TARGETS, params).tuples()]
 
 
 def lock_schedule(conn: Connection, name: str) -> ScheduleRow:
