@@ -3,10 +3,10 @@
 from datetime import UTC, datetime, timedelta
 
 from scheduler.slots import is_missed, misfire_grace_seconds
-from scheduler.sync import make_plan, row_signature
+from scheduler.sync import Signer, make_plan, row_signature
 from shared.cron import parse_schedule
 from shared.dispatch import send_backoff_seconds
-from shared.schedules import ScheduleRow
+from shared.schedules import ScheduleRow, ScheduleTarget
 from shared.settings import Settings
 from worker.middleware.run_outcome import describe_error, outcome
 
@@ -43,6 +43,20 @@ def test_plan_scope_limits_the_change():
     plan = make_plan({"gone": "x"}, [row("a"), row("b")], {"a"})
     assert [r.name for r in plan.add] == ["a"] and plan.remove == []
     assert not make_plan({"a": row_signature(row("a"))}, [row("a")], None)
+
+
+def test_plan_skips_names_applied_meanwhile():
+    plan = make_plan({"gone": "x", "kept": "y"}, [row("a"), row("b")], None, skip={"a", "kept"})
+    assert [r.name for r in plan.add] == ["b"] and plan.remove == ["gone"]
+
+
+def test_a_stored_args_text_signs_as_the_row_does():
+    sign = Signer()
+    for args, text in (({}, "{}"), ({"b": [1, 2], "a": "x"}, '{"a": "x", "b": [1, 2]}')):
+        full = ScheduleRow("j", "act", "q", "@hourly", "UTC", True, "", NOW, NOW, args=args)
+        lean = ScheduleTarget("j", "act", "q", "@hourly", "UTC", True, text)
+        assert sign(lean) == sign(lean) == row_signature(full)
+        assert sign.args(lean) == args
 
 
 def test_outcomes():
