@@ -9,6 +9,7 @@ notifications sent meanwhile are lost). Which transitions were alerted lives in
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 from collections.abc import Callable
@@ -67,6 +68,9 @@ class HealthWatch(ListeningThread):
         self.on_alert = on_alert
         self.alerted: dict[str, str] = {}
         self.deadlines: dict[str, float] = {}  # job -> epoch seconds it turns stale
+        # The same deadlines by time, with superseded entries left in until they surface:
+        # the soonest in O(log n), not a scan of 100,000 jobs at every notification.
+        self._heap: list[tuple[float, str]] = []
 
     def serve(self, conn: Connection) -> None:
         with self.engine.connect() as db:
@@ -90,13 +94,33 @@ class HealthWatch(ListeningThread):
             if names:
                 self.evaluate(sorted(names))
 
+    def _set_deadline(self, name: str, at: float) -> None:
+        if self.deadlines.get(name) == at:
+            return
+        self.deadlines[name] = at
+        heapq.heappush(self._heap, (at, name))
+        if len(self._heap) > 2 * len(self.deadlines) + 1000:  # drop the superseded entries
+            self._heap = [(when, job) for job, when in self.deadlines.items()]
+            heapq.heapify(self._heap)
+
+    def _soonest(self) -> float | None:
+        heap = self._heap
+        while heap and self.deadlines.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)  # superseded or dropped
+        return heap[0][0] if heap else None
+
     def _until_deadline(self) -> float:
-        soonest = min(self.deadlines.values(), default=None)
+        soonest = self._soonest()
         return float("inf") if soonest is None else soonest - time.time()
 
     def _due_names(self) -> set[str]:
         now = time.time()
-        return {name for name, at in self.deadlines.items() if at <= now}
+        due = []
+        while (soonest := self._soonest()) is not None and soonest <= now:
+            due.append(heapq.heappop(self._heap))
+        for entry in due:  # still due until evaluated (which sets or drops each)
+            heapq.heappush(self._heap, entry)
+        return {name for _, name in due}
 
     def evaluate(self, names: list[str] | None) -> int:
         """Assess the named jobs (None: all) and record their changes; returns how many."""
@@ -112,7 +136,7 @@ class HealthWatch(ListeningThread):
                 self.deadlines.pop(row.name, None)
             else:  # a moment past it, in this process's clock, and never in a tight loop
                 at = fresh.stale_at.timestamp() + skew + DEADLINE_MARGIN
-                self.deadlines[row.name] = max(at, time.time() + DEADLINE_MARGIN)
+                self._set_deadline(row.name, max(at, time.time() + DEADLINE_MARGIN))
             event = alert_event(self.alerted.get(row.name, QUIET), fresh.health)
             if event is not None and self._record(row, fresh, event, now):
                 recorded += 1

@@ -1,9 +1,11 @@
 """Pure scheduler decisions: catch-up after a gap, notification payloads, send retries."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from scheduler.health_watch import HealthWatch
 from scheduler.listener import min_time, parse_payload
 from scheduler.outbox import MAX_SEND_ATTEMPTS, retry_delay
 from scheduler.slots import catch_up_from, misfire_grace_seconds
@@ -54,3 +56,20 @@ def test_misfire_grace_setting():
     assert Settings.from_env({"SRJOBS_MISFIRE_GRACE_SECONDS": "5"}).misfire_grace_seconds == 5
     with pytest.raises(ConfigError, match="SRJOBS_MISFIRE_GRACE_SECONDS"):
         Settings.from_env({"SRJOBS_MISFIRE_GRACE_SECONDS": "soon"})
+
+
+def test_health_deadlines_due_in_time_order_superseded_ones_ignored():
+    watch = HealthWatch(Settings(), engine=None, on_alert=lambda: None)  # type: ignore[arg-type]
+    now = time.time()
+    watch._set_deadline("a", now - 5)
+    watch._set_deadline("b", now + 100)
+    watch._set_deadline("c", now - 1)
+    watch._set_deadline("a", now + 50)  # re-evaluated: its old entry is superseded
+    assert watch._due_names() == {"c"}
+    assert watch._due_names() == {"c"}  # still due until evaluated
+    watch.deadlines.pop("c")  # evaluated: no deadline any more
+    assert 49 < watch._until_deadline() <= 50
+    for i in range(5000):  # superseded entries are dropped, not kept forever
+        watch._set_deadline("b", now + 100 + i)
+    assert len(watch._heap) <= 2 * len(watch.deadlines) + 1000
+    assert watch._due_names() == set()
