@@ -115,7 +115,7 @@ TARGETS = text(
 def list_targets(conn: Connection, names: set[str] | None = None) -> list[ScheduleTarget]:
     """Every schedule (or the named ones that exist) as the scheduler mirrors it."""
     params = {"names": None if names is None else sorted(names)}
-    return [ScheduleTarget(*r) for r in conn.execute(TARGETS, params).tuples()]
+    return [ScheduleTarget(*r) for r in conn.execute(TARGETS, params)]
 
 
 def lock_schedule(conn: Connection, name: str) -> ScheduleRow:

@@ -96,3 +96,32 @@ def test_a_job_gone_from_the_store_is_put_back_by_the_next_full_sync(leader, eng
     mirror._signatures = {JOB: "stale"}
     mirror.reconcile(rows)  # a change for a job the store lost: added back, not an error
     assert stored_next(engine) > time.time() - 1
+
+
+def test_loading_reads_every_stored_job_by_chunks_and_drops_unreadable_rows(
+    leader, engine, monkeypatch
+):
+    scheduler, _, _ = leader
+    monkeypatch.setattr("scheduler.jobstore.CHUNK", 2)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO job_schedules (name, actor, cron)"
+                " SELECT 'lean_' || i, :a, '@hourly' FROM generate_series(1, 4) i"
+            ),
+            {"a": JOB},
+        )
+        conn.execute(
+            text("INSERT INTO apscheduler_jobs VALUES ('broken', 1, CAST('junk' AS bytea))")
+        )
+        rows = schedules.list_targets(conn)
+    mirror = Mirror(scheduler, scheduler._store, 60)
+    mirror.reconcile(rows)
+    fresh = Mirror(scheduler, scheduler._store, 60)
+    assert fresh.load() == []  # nothing older than the grace
+    assert fresh._signatures == mirror._signatures
+    assert sorted(fresh._signatures) == sorted([JOB, "lean_1", "lean_2", "lean_3", "lean_4"])
+    assert not fresh.reconcile(rows)  # nothing to change
+    with engine.connect() as conn:
+        ids = conn.execute(text("SELECT id FROM apscheduler_jobs ORDER BY 1")).scalars().all()
+    assert "broken" not in ids
