@@ -43,6 +43,8 @@ def _start(lab: Lab, name: str) -> tuple[float, float, float]:
 
 def _edits(lab: Lab, count: int) -> list[float]:
     leader = lab.procs[-1]
+    # In steady state: after the health watch's first pass over every job.
+    poll(lambda: leader.events("health_watch_ready"), 120, "the health watch's first pass", 0.1)
     names = [f"bench_{1 + i * 7919 % count}" for i in range(EDITS)]
     for i, name in enumerate(names):
         with lab.engine.begin() as conn:

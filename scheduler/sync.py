@@ -102,8 +102,9 @@ def make_plan(
             plan.add.append(row)
         elif stored[name] != sign(row):
             plan.change.append(row)
-    for name in stored:
-        if name not in wanted and (scope is None or name in scope) and name not in skip:
+    # A scoped plan looks at its names only, not at every stored job (100,000 of them).
+    for name in stored if scope is None else (n for n in sorted(scope) if n in stored):
+        if name not in wanted and name not in skip:
             plan.remove.append(name)
     return plan
 
