@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -61,6 +62,7 @@ def creates(lab: Lab, client: httpx.Client, count: int) -> list[dict]:
     leader = lab.scheduler("cp-leader")
     poll(lambda: leader.events("listener_connected"), 60, "the leader's listener", 0.05)
     took = []
+    loads = [os.getloadavg()[0]]
     for i in range(count):
         body = {
             "name": f"cp_{i}",
@@ -72,6 +74,8 @@ def creates(lab: Lab, client: httpx.Client, count: int) -> list[dict]:
         answer = client.post("/api/jobs", json=body)
         took.append((time.perf_counter() - started) * 1000)
         assert answer.status_code == 201, answer.text
+        if i % 1000 == 999:
+            loads.append(os.getloadavg()[0])
     applied = poll(
         lambda: (
             (e := [x for x in leader.events("schedule_applied") if x.get("reload_ms")])
@@ -107,7 +111,7 @@ def creates(lab: Lab, client: httpx.Client, count: int) -> list[dict]:
             "create schedules through the API (POST /api/jobs)",
             "p99 < 20 ms per create",
             f"{summary(took)}; {count} creates from one client, validated against the"
-            " actor catalogue, audited",
+            f" actor catalogue, audited; load average {min(loads):.1f}-{max(loads):.1f}",
             "pg_cron cron.schedule(); procrastinate/Oban Pro dynamic schedules: no figure",
             COMMAND,
         ),
@@ -122,7 +126,8 @@ def creates(lab: Lab, client: httpx.Client, count: int) -> list[dict]:
         row(
             "full reconcile with the created schedules",
             "< 1 s",
-            f"{reconcile_ms / 1000:.3f} s ({count + 1} schedules)",
+            f"{reconcile_ms / 1000:.3f} s ({count + 1} schedules;"
+            f" load average {os.getloadavg()[0]:.1f})",
             "-",
             COMMAND,
         ),

@@ -20,7 +20,7 @@ from apscheduler.schedulers.base import BaseScheduler
 
 from scheduler.executor import placeholder
 from scheduler.jobstate import job_kwargs, read_kwargs
-from scheduler.jobstore import FencedJobStore
+from scheduler.jobstore import ANALYZE_AFTER, FencedJobStore
 from scheduler.slots import is_missed, signature
 from shared.cron import ScheduleTrigger, parse_schedule
 from shared.errors import InvalidSchedule
@@ -240,6 +240,8 @@ class Mirror:
         with self.scheduler._jobstores_lock:
             self.store.add_many(new_jobs)
             self.store.remove_many(dropped)
+        if len(new_jobs) >= ANALYZE_AFTER:
+            self.store.analyze()
         if len(new_jobs) > LOG_EACH_UP_TO:
             logger.info("scheduled %d new jobs", len(new_jobs), extra={"event": "schedules_added"})
         for name in dropped:
