@@ -120,6 +120,7 @@ class Mirror:
         self.min_grace_seconds = min_grace_seconds
         self._signatures: dict[str, str] = {}
         self._template: dict | None = None
+        self._written = 0  # jobs written since the store's statistics were refreshed
 
     def load(self) -> list[dict]:
         """Read every stored job's signature from the job store; return the states of the
@@ -240,8 +241,12 @@ class Mirror:
         with self.scheduler._jobstores_lock:
             self.store.add_many(new_jobs)
             self.store.remove_many(dropped)
-        if len(new_jobs) >= ANALYZE_AFTER:
+        # Keep the planner's statistics in step with a growing store (bulk starts, or many
+        # schedules created one by one): every time a fifth more jobs, at least ANALYZE_AFTER.
+        self._written += len(new_jobs)
+        if self._written >= max(ANALYZE_AFTER, len(self._signatures) // 5):
             self.store.analyze()
+            self._written = 0
         if len(new_jobs) > LOG_EACH_UP_TO:
             logger.info("scheduled %d new jobs", len(new_jobs), extra={"event": "schedules_added"})
         for name in dropped:
