@@ -322,3 +322,19 @@ def test_search_times_at_the_edge_of_the_calendar(client):
     answer = client.get("/api/runs", params={"since": "0001-01-01T00:00:00+14:00"})
     assert answer.status_code == 422
     assert client.get("/runs", params={"until": "0001-01-01T00:00:00+14:00"}).status_code == 422
+
+
+def test_a_create_answers_what_a_get_of_the_job_answers(client, engine):
+    fresh = client.post("/api/jobs", json=new_job(name="brand-new", cron="0 0 1 1 *"))
+    assert fresh.status_code == 201
+    assert fresh.json() == client.get("/api/jobs/brand-new").json()
+    assert fresh.json()["last_run"] is None
+    # A deleted schedule's runs stay: a new schedule of that name shows them.
+    client.post("/api/jobs", json=new_job(name="again"))
+    run_id = add_run(engine, job="again", state="failed")
+    assert client.delete("/api/jobs/again").status_code == 204
+    again = client.post("/api/jobs", json=new_job(name="again", cron="0 0 1 1 *"))
+    assert again.status_code == 201
+    assert again.json()["last_run"]["id"] == run_id
+    assert again.json()["consecutive_failures"] == 1
+    assert again.json() == client.get("/api/jobs/again").json()

@@ -70,7 +70,8 @@ def test_a_killed_connection_is_replaced(recorder: Recorder, engine: Engine) -> 
             conn.execute(
                 text(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE application_name = 'srjobs-test-listener' AND datname = current_database()"
+                    " WHERE application_name = 'srjobs-test-listener'"
+                    " AND datname = current_database()"
                 )
             )
             .scalars()
