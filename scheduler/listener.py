@@ -54,9 +54,10 @@ class ScheduleListener(ListeningThread):
         next_full = time.monotonic() + self.settings.reconcile_seconds
         while (payloads := self.wait(conn, next_full - time.monotonic())) is not None:
             if time.monotonic() >= next_full:
-                self.on_change(None)  # the safety net; it covers whatever just arrived too
+                # The safety net (it runs on the reconciler's thread); whatever just arrived is
+                # still applied as a change below, so it is timed and logged like any other.
+                self.on_change(None)
                 next_full = time.monotonic() + self.settings.reconcile_seconds
-                continue
             changes: Changes = {}
             for payload in payloads:
                 name, at = parse_payload(payload)
