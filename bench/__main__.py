@@ -37,6 +37,7 @@ MODULES = [
     ("alerts", 0.08),
     # share 0: only when named, `python -m bench control_plane` (~8 min on a loaded machine)
     ("control_plane", 0.0),
+    ("memory", 0.05),
 ]
 
 CHILD = """
