@@ -1,7 +1,9 @@
 """One autocommit psycopg2 connection per worker thread for the run-record hot path.
 
 A pool checkout costs more than the statement it serves at thousands of messages a second;
-worker threads live as long as the process, so each keeps its own connection.
+worker threads live as long as the process, so each keeps its own connection. `on_connect`
+runs on each new connection (the worker prepares its per-message statement there), so a
+replaced connection is prepared again.
 """
 
 from __future__ import annotations
@@ -21,8 +23,13 @@ T = TypeVar("T")
 class ThreadConnections:
     """Lazily opens a connection per thread; `run(fn)` retries once on a dropped connection."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        on_connect: Callable[[psycopg2.extensions.cursor], None] | None = None,
+    ) -> None:
         self._settings = settings
+        self._on_connect = on_connect
         self._local = threading.local()
         self._lock = threading.Lock()
         self._all: list[psycopg2.extensions.connection] = []
@@ -34,6 +41,13 @@ class ThreadConnections:
                 self._settings.database_url,
                 application_name=f"srjobs-runs:{self._settings.node_name}",
             )
+            if self._on_connect is not None:
+                try:
+                    with conn.cursor() as cursor:
+                        self._on_connect(cursor)
+                except BaseException:
+                    conn.close()
+                    raise
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)

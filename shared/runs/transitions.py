@@ -59,11 +59,29 @@ UPDATE job_runs
        attempt = %(attempt)s, node = %(node)s, worker = %(worker)s,
        enqueued_at = COALESCE(enqueued_at, now())
  WHERE id = %(id)s
-   AND (state IN %(waiting)s
+   AND (state = ANY (%(waiting)s)
         OR (state = %(running)s AND attempt <= %(attempt)s)
         OR (state = %(failed)s AND attempt < %(attempt)s))
 """
-START_STATES = {"running": RUNNING, "failed": FAILED, "waiting": (PENDING, ENQUEUED)}
+START_STATES = {"running": RUNNING, "failed": FAILED, "waiting": [PENDING, ENQUEUED]}
+
+# The same statement prepared once per connection of the worker's hot path (parsed and
+# planned once, not once per message: about a third of its server time as measured).
+START_PARAMS = ("id", "attempt", "node", "worker", "running", "failed", "waiting")
+START_TYPES = "bigint, integer, text, text, text, text, text[]"
+START_PREPARED = "srjobs_start_run"
+
+
+def _positional(statement: str, names: Sequence[str]) -> str:
+    for number, name in enumerate(names, 1):
+        statement = statement.replace(f"%({name})s", f"${number}")
+    return statement
+
+
+PREPARE_START = (
+    f"PREPARE {START_PREPARED} ({START_TYPES}) AS {_positional(START_RUN, START_PARAMS)}"
+)
+EXECUTE_START = f"EXECUTE {START_PREPARED} ({', '.join(f'%({n})s' for n in START_PARAMS)})"
 
 # Without an attempt, any attempt's run; with a measured duration, only a started run, and
 # `finished_at` is `started_at` plus that duration (a batched write keeps each run's times).
@@ -150,6 +168,20 @@ def start_run(db: Db, run_id: int, attempt: int, node: str, worker: str | None =
     """
     params = {"id": run_id, "attempt": attempt, "node": node, "worker": worker, **START_STATES}
     return _execute(db, START_RUN, params) == 1
+
+
+def prepare_start(cursor: psycopg2.extensions.cursor) -> None:
+    """Prepare `start_run` on a connection, for `start_run_prepared` (once per connection)."""
+    cursor.execute(PREPARE_START)
+
+
+def start_run_prepared(
+    cursor: psycopg2.extensions.cursor, run_id: int, attempt: int, node: str, worker: str | None
+) -> bool:
+    """`start_run` through the statement `prepare_start` prepared on the cursor's connection."""
+    params = {"id": run_id, "attempt": attempt, "node": node, "worker": worker, **START_STATES}
+    cursor.execute(EXECUTE_START, params)
+    return cursor.rowcount == 1
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dramatiq import Broker, Middleware
 from dramatiq.broker import MessageProxy
 from sqlalchemy import Engine
 
+from shared import runs
 from shared.settings import Settings
 from worker.connections import ThreadConnections
 from worker.finisher import SuccessBuffer
@@ -51,7 +52,7 @@ class ProcessState:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.worker_id = new_worker_id(settings.node_name)
-        self.connections = ThreadConnections(settings)
+        self.connections = ThreadConnections(settings, on_connect=runs.prepare_start)
         self.successes = SuccessBuffer(self.engine, settings.run_flush_seconds)
         # message id -> its run, from the `running` transition until the outcome is recorded
         self.in_flight: dict[str, RunContext] = {}

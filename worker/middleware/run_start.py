@@ -1,4 +1,5 @@
-"""Middleware: the `running` transition of each message of a declared job.
+"""Middleware: the `running` transition of each message of a declared job, committed before
+the job runs, by a statement prepared once on the thread's connection (worker/connections.py).
 
 A message whose run is finished, unknown, or a stale copy of an older attempt is acknowledged
 and skipped, so a redelivery never runs a finished job again. A message sent with
@@ -49,7 +50,7 @@ class RunStart(RunMiddleware):
             message.options[RUN_ID_OPTION] = run_id = run.id
             logger.info("recorded run %d of %s sent without a run id", run_id, spec.name)
         elif not state.connections.run(
-            lambda cursor: runs.start_run(cursor, run_id, attempt, node, worker)
+            lambda cursor: runs.start_run_prepared(cursor, run_id, attempt, node, worker)
         ):
             self._skip(spec.name, run_id, attempt)
         state.in_flight[message.message_id] = RunContext(run_id, attempt, spec, message)
