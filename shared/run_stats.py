@@ -1,8 +1,9 @@
-"""What health needs of every job's runs, read in one statement (schedules and aggregates).
+"""What health needs of every job's runs, read in one statement (schedules and their stats).
 
-Per job: the newest run with an outcome, and only when that one did not succeed, the last
-success and the failures since (each one probe of a partial or per-job index). Cancelled runs
-(`discarded` with an error beginning `cancelled`) are left out.
+Per job, `job_run_stats` (kept by triggers on `job_runs`, migration 0005) holds the newest run
+with an outcome, the last success and the failures since it, cancelled runs (`discarded` with
+an error beginning `cancelled`) left out; reading it is one scan joined with the schedules.
+tests/integration/test_run_stats.py checks it against probing the runs themselves.
 """
 
 from __future__ import annotations
@@ -14,73 +15,43 @@ from sqlalchemy import Connection, text
 from shared.freshness import RunStats
 from shared.schedules import ScheduleRow
 
-# Counting stops here: a job failing every second for days would otherwise scan all of it.
+# Reported failures stop here (the stored count goes on): a number for people, not a meter.
 MAX_COUNTED_FAILURES = 10_000
 
-STATS = text(
-    """
-    SELECT s.*, lo.id AS stats_outcome_id, lo.state AS stats_outcome_state,
-           CASE WHEN lo.state = 'succeeded' THEN lo.finished_at ELSE (
-                SELECT finished_at FROM job_runs r
-                 WHERE r.job_name = s.name AND r.state = 'succeeded'
-                 ORDER BY r.id DESC LIMIT 1) END AS stats_last_success_at,
-           CASE WHEN lo.state IS NULL OR lo.state = 'succeeded' THEN 0 ELSE (
-                SELECT count(*) FROM (
-                    SELECT 1 FROM job_runs f
-                     WHERE f.job_name = s.name
-                       AND f.id > COALESCE((
-                            SELECT id FROM job_runs r
-                             WHERE r.job_name = s.name AND r.state = 'succeeded'
-                             ORDER BY r.id DESC LIMIT 1), 0)
-                       AND f.state IN ('failed', 'discarded')
-                       AND (f.state = 'failed' OR f.error IS NULL
-                            OR f.error NOT LIKE 'cancelled%')
-                     LIMIT :max_failures) AS counted) END AS stats_failures
+SCHEDULE_FIELDS = tuple(ScheduleRow.__dataclass_fields__)
+STATS = text(  # the schedule columns are the dataclass's field names, nothing else
+    f"""
+    SELECT {", ".join("s." + name for name in SCHEDULE_FIELDS)},
+           st.outcome_id, st.outcome_state, st.success_at,
+           CASE WHEN st.outcome_state IS NULL OR st.outcome_state = 'succeeded' THEN 0
+                ELSE LEAST(st.failures, :max_failures) END
       FROM job_schedules s
-      -- The newest run with an outcome: when it succeeded it is also the last success, and
-      -- the other two probes are skipped (the common case).
-      LEFT JOIN LATERAL (
-            SELECT id, state, finished_at FROM job_runs r
-             WHERE r.job_name = s.name
-               AND (r.state IN ('succeeded', 'failed')
-                    OR (r.state = 'discarded'
-                        AND (r.error IS NULL OR r.error NOT LIKE 'cancelled%'))
-                    OR (r.state = 'running' AND r.attempt > 1))
-             ORDER BY r.id DESC LIMIT 1) lo ON true
+      LEFT JOIN job_run_stats st ON st.job_name = s.name
      WHERE CAST(:names AS text[]) IS NULL OR s.name = ANY(CAST(:names AS text[]))
      ORDER BY s.name
-    """
+    """  # noqa: S608
 )
-OUTCOMES = {"succeeded": "succeeded"}
-SCHEDULE_FIELDS = tuple(ScheduleRow.__dataclass_fields__)
-STATS_COLUMNS = (
-    "stats_outcome_id",
-    "stats_outcome_state",
-    "stats_last_success_at",
-    "stats_failures",
-)
+FIELDS = len(SCHEDULE_FIELDS)
+NO_RUNS = RunStats()
 
 
 def job_stats(
     conn: Connection, names: list[str] | None = None
 ) -> tuple[datetime, list[tuple[ScheduleRow, RunStats]]]:
     """The database's clock and every job's (or the named jobs') schedule with its run stats."""
-    # Compiling this many-probe plan costs more than running it.
-    now = conn.execute(text("SELECT now(), set_config('jit', 'off', true)")).scalar_one()
+    now = conn.execute(text("SELECT now()")).scalar_one()
     result = conn.execute(STATS, {"names": names, "max_failures": MAX_COUNTED_FAILURES})
-    keys = list(result.keys())
-    schedule = [keys.index(name) for name in SCHEDULE_FIELDS]
-    outcome_id, outcome, success, failures = (keys.index(k) for k in STATS_COLUMNS)
     found = []
+    n = FIELDS
     for row in result:  # by position: ten thousand rows, so no per-row mapping
-        state = row[outcome]  # a retry in progress counts as its failed attempt
-        stats = RunStats(
-            last_success_at=row[success],
-            consecutive_failures=row[failures],
-            last_outcome=None if state is None else OUTCOMES.get(state, "failed"),
-            last_outcome_run_id=row[outcome_id],
-        )
-        found.append((ScheduleRow(*[row[i] for i in schedule]), stats))
+        state = row[n + 1]  # a retry in progress counts as its failed attempt
+        if state is None:
+            stats = NO_RUNS
+        else:
+            stats = RunStats(
+                row[n + 2], row[n + 3], "succeeded" if state == "succeeded" else "failed", row[n]
+            )
+        found.append((ScheduleRow(*row[:n]), stats))
     return now, found
 
 
