@@ -76,10 +76,8 @@ END $$;
 CREATE FUNCTION srjobs_run_stats_apply(changes srjobs_run_change[]) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    st job_run_stats%ROWTYPE;
     c record;
-    top srjobs_run_change;
-    newest srjobs_run_change;
+    counted bigint;
 BEGIN
     IF cardinality(changes) IS NULL OR cardinality(changes) = 0 THEN
         RETURN;
@@ -87,52 +85,59 @@ BEGIN
     INSERT INTO job_run_stats (job_name)
     SELECT DISTINCT ch.job_name FROM unnest(changes) ch ORDER BY 1
         ON CONFLICT (job_name) DO NOTHING;
-    FOR st IN SELECT * FROM job_run_stats
-               WHERE job_name IN (SELECT ch.job_name FROM unnest(changes) ch)
-               ORDER BY job_name FOR UPDATE
-    LOOP
-        SELECT bool_or(NOT ch.added AND ch.id = st.success_id AND ch.state = 'succeeded')
+    -- Per job (locked in name order): its stats and what the changes add to them.
+    FOR c IN
+        WITH ch AS MATERIALIZED (SELECT * FROM unnest(changes)),
+        st AS MATERIALIZED (
+            SELECT * FROM job_run_stats
+             WHERE job_name IN (SELECT job_name FROM ch) ORDER BY job_name FOR UPDATE)
+        SELECT st.job_name, st.outcome_id, st.outcome_state, st.success_id, st.success_at,
+               st.failures,
+               COALESCE(bool_or(NOT ch.added AND ch.id = st.success_id
+                                AND ch.state = 'succeeded'), false)
                    AND NOT COALESCE(bool_or(ch.added AND ch.id = st.success_id
-                                            AND ch.state = 'succeeded'), false)
-                   AS lost_success,
-               bool_or(NOT ch.added AND ch.id = st.outcome_id)
+                                            AND ch.state = 'succeeded'), false) AS lost_success,
+               COALESCE(bool_or(NOT ch.added AND ch.id = st.outcome_id), false)
                    AND NOT COALESCE(bool_or(ch.added AND ch.id = st.outcome_id), false)
                    AS lost_outcome,
                count(*) FILTER (WHERE ch.added AND ch.counted
                                   AND ch.id > COALESCE(st.success_id, 0))
                - count(*) FILTER (WHERE NOT ch.added AND ch.counted
-                                    AND ch.id > COALESCE(st.success_id, 0)) AS delta
-          INTO c
-          FROM unnest(changes) ch WHERE ch.job_name = st.job_name;
+                                    AND ch.id > COALESCE(st.success_id, 0)) AS delta,
+               max(ch.id) FILTER (WHERE ch.added AND ch.state = 'succeeded') AS top_id,
+               (array_agg(ch.finished_at ORDER BY ch.id DESC)
+                    FILTER (WHERE ch.added AND ch.state = 'succeeded'))[1] AS top_at,
+               max(ch.id) FILTER (WHERE ch.added) AS newest_id,
+               (array_agg(ch.state ORDER BY ch.id DESC) FILTER (WHERE ch.added))[1]
+                   AS newest_state
+          FROM st JOIN ch ON ch.job_name = st.job_name
+         GROUP BY st.job_name, st.outcome_id, st.outcome_state, st.success_id, st.success_at,
+                  st.failures
+    LOOP
         IF c.lost_success OR c.lost_outcome THEN
-            PERFORM srjobs_run_stats_recompute(st.job_name);
+            PERFORM srjobs_run_stats_recompute(c.job_name);
             CONTINUE;
         END IF;
-        SELECT ch.* INTO top FROM unnest(changes) ch
-         WHERE ch.job_name = st.job_name AND ch.added AND ch.state = 'succeeded'
-         ORDER BY ch.id DESC LIMIT 1;
-        SELECT ch.* INTO newest FROM unnest(changes) ch
-         WHERE ch.job_name = st.job_name AND ch.added ORDER BY ch.id DESC LIMIT 1;
-        IF newest.id IS NOT NULL AND newest.id >= COALESCE(st.outcome_id, 0) THEN
-            st.outcome_id := newest.id;
-            st.outcome_state := newest.state;
+        IF c.newest_id IS NOT NULL AND c.newest_id >= COALESCE(c.outcome_id, 0) THEN
+            c.outcome_id := c.newest_id;
+            c.outcome_state := c.newest_state;
         END IF;
-        IF top.id IS NOT NULL AND top.id > COALESCE(st.success_id, 0) THEN
+        IF c.top_id IS NOT NULL AND c.top_id > COALESCE(c.success_id, 0) THEN
             -- A newer success: the failures now count from it.
-            st.success_id := top.id;
-            st.success_at := top.finished_at;
-            SELECT count(*) INTO st.failures FROM job_runs r
-             WHERE r.job_name = st.job_name AND r.id > top.id AND {COUNTED};
+            c.success_id := c.top_id;
+            c.success_at := c.top_at;
+            SELECT count(*) INTO counted FROM job_runs r
+             WHERE r.job_name = c.job_name AND r.id > c.top_id AND {COUNTED};
         ELSE
-            IF top.id IS NOT NULL AND top.id = st.success_id THEN
-                st.success_at := top.finished_at;
+            IF c.top_id IS NOT NULL AND c.top_id = c.success_id THEN
+                c.success_at := c.top_at;
             END IF;
-            st.failures := st.failures + c.delta;
+            counted := c.failures + c.delta;
         END IF;
         UPDATE job_run_stats
-           SET outcome_id = st.outcome_id, outcome_state = st.outcome_state,
-               success_id = st.success_id, success_at = st.success_at, failures = st.failures
-         WHERE job_name = st.job_name;
+           SET outcome_id = c.outcome_id, outcome_state = c.outcome_state,
+               success_id = c.success_id, success_at = c.success_at, failures = counted
+         WHERE job_name = c.job_name;
     END LOOP;
 END $$;
 
