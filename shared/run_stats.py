@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, text
 
-from shared.freshness import RunStats
+from shared.freshness import RunStats, health_of, stale_after_for
 from shared.schedules import ScheduleRow
 
 # Reported failures stop here (the stored count goes on): a number for people, not a meter.
@@ -52,6 +52,45 @@ def job_stats(
                 row[n + 2], row[n + 3], "succeeded" if state == "succeeded" else "failed", row[n]
             )
         found.append((ScheduleRow(*row[:n]), stats))
+    return now, found
+
+
+# What /metrics needs of every job, times as whole microseconds since the epoch (cheaper to
+# read than timestamps, and exact): when staleness counts from, the last success.
+HEALTHS = text(
+    """
+    SELECT s.name, s.enabled, s.cron, s.timezone, s.stale_after_seconds,
+           CAST(EXTRACT(epoch FROM GREATEST(COALESCE(s.enabled_at, s.created_at), st.success_at))
+                * 1000000 AS bigint),
+           CAST(EXTRACT(epoch FROM st.success_at) * 1000000 AS bigint), st.outcome_state,
+           CASE WHEN st.outcome_state IS NULL OR st.outcome_state = 'succeeded' THEN 0
+                ELSE LEAST(st.failures, :max_failures) END
+      FROM job_schedules s
+      LEFT JOIN job_run_stats st ON st.job_name = s.name
+     ORDER BY s.name
+    """
+)
+NOW = text("SELECT now(), CAST(EXTRACT(epoch FROM now()) * 1000000 AS bigint)")
+MICROS = 1_000_000
+
+
+def job_healths(conn: Connection) -> tuple[datetime, list[tuple[str, str, int | None, int]]]:
+    """The database's clock and, per job, `(name, health, last success in microseconds since
+    the epoch or None, consecutive failures)`: what `assess` says, without building a
+    schedule, stats and freshness object per job."""
+    now, now_us = conn.execute(NOW).one()
+    found = []
+    defaults: dict[tuple[str, str], int | None] = {}
+    result = conn.execute(HEALTHS, {"max_failures": MAX_COUNTED_FAILURES})
+    for name, enabled, cron, zone, stale_after, since, success, state, failures in result:
+        if stale_after is None:
+            key = (cron, zone)
+            if key not in defaults:
+                defaults[key] = stale_after_for(None, cron, zone, now)
+            stale_after = defaults[key]
+        stale_at = None if stale_after is None else since + stale_after * MICROS
+        outcome = None if state is None else "succeeded" if state == "succeeded" else "failed"
+        found.append((name, health_of(enabled, stale_at, now_us, outcome), success, failures))
     return now, found
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import threading
+from datetime import UTC, datetime, timedelta
 
 import psycopg2
 import pytest
@@ -17,9 +18,11 @@ from alembic import command
 
 from shared import migrate, run_stats, runs
 from shared.db import dsn
+from shared.freshness import assess
 
 JOBS = ["job_a", "job_b", "job_c"]
 CANCELLED = "cancelled by admin"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NODE = threading.local()  # each writer changes only its own runs, as each worker does
 NODE.name = "main"
 
@@ -181,6 +184,34 @@ def test_stats_table_matches_probing_the_runs(cur, engine, seed):
         expected = None if state is None else ("succeeded" if state == "succeeded" else "failed")
         assert stats.last_outcome == expected
         assert (stats.last_success_at, stats.consecutive_failures) == (success_at, failures)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_metrics_healths_match_assess(cur, engine, seed):
+    """/metrics reads health without building objects per job: the same as `assess`."""
+    rnd = random.Random(seed)  # noqa: S311
+    cur.execute(
+        "UPDATE job_schedules SET enabled = (name <> 'job_c'), cron = '@every 10m',"
+        " stale_after_seconds = CASE WHEN name = 'job_b' THEN 60 END,"
+        " enabled_at = now() - interval '1 hour', created_at = now() - interval '1 hour'"
+    )
+    for k in range(60):
+        step(cur, rnd)
+        if k % 10:
+            continue
+        cur.execute("UPDATE job_runs SET finished_at = finished_at - interval '5 minutes'")
+        with engine.connect() as conn:
+            now, found = run_stats.job_stats(conn)
+            same_now, healths = run_stats.job_healths(conn)  # one transaction: one now()
+        assert same_now == now
+        expected = []
+        for row, stats in found:
+            fresh = assess(row, stats, now)
+            success = fresh.last_success_at
+            micros = None if success is None else (success - EPOCH) // timedelta(microseconds=1)
+            expected.append((row.name, fresh.health, micros, fresh.consecutive_failures))
+        assert healths == expected
+    assert {health for _, health, *_ in healths} >= {"paused", "stale"}
 
 
 def test_concurrent_writers_keep_it_exact(cur, db_url):
