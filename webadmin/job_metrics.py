@@ -91,8 +91,7 @@ HEALTH_LINES = {
 def exposition(snap: Snapshot) -> bytes:
     """The Prometheus text format of a snapshot, written directly (tens of thousands of
     samples at 10,000 jobs: the generic client formats them several times slower)."""
-    last, failures, health = [_head(n) for n in NAMES[:3]]
-    parts_last, parts_failures, parts_health = [last], [failures], [health]
+    parts_last, parts_failures, parts_health = ([_head(n)] for n in NAMES[:3])
     for name, health, success_us, failures in snap.jobs:
         job = _label(name) if NEEDS_ESCAPE.search(name) else name
         if success_us is not None:
