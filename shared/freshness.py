@@ -78,11 +78,24 @@ def stale_after_in_force(row: ScheduleRow, now: datetime) -> int | None:
     return stale_after_for(row.stale_after_seconds, row.cron, row.timezone, now)
 
 
+# The defaults of the `now` last asked about, by (expression, zone): a list of ten thousand
+# jobs shares one `now`, and hashing it (an aware datetime) per job costs more than the rest.
+_LAST: tuple[datetime | None, dict[tuple[str, str], int | None]] = (None, {})
+
+
 def stale_after_for(configured: int | None, cron: str, timezone: str, now: datetime) -> int | None:
     """`stale_after_in_force` from the schedule's fields."""
+    global _LAST
     if configured is not None:
         return configured
-    return _default_for_hour(cron, timezone, _hour(now))
+    last = _LAST
+    if last[0] is not now:
+        last = _LAST = (now, {})  # one tuple swapped whole: threads see this one or the last
+    known = last[1]
+    key = (cron, timezone)
+    if key not in known:
+        known[key] = _default_for_hour(cron, timezone, _hour(now))
+    return known[key]
 
 
 @lru_cache(maxsize=8)
