@@ -9,7 +9,7 @@ Create Date: 2026-12-03
   `failed`, `discarded` not cancelled, or `running` at attempt > 1 (a retry in progress);
 - `success_id`, `success_at`: the newest `succeeded` run and its `finished_at`;
 - `failures`: runs `failed` or `discarded` (cancelled ones excepted) with an id above
-  `success_id`, uncounted by nobody: readers cap it (shared.run_stats).
+  `success_id`, not capped here: readers cap it (shared.run_stats).
 
 Statement-level triggers on `job_runs` (INSERT, UPDATE, DELETE, TRUNCATE) pass the rows whose
 part in these numbers changed to `srjobs_run_stats_apply`, which locks the jobs' stats rows in
@@ -18,7 +18,10 @@ only when the newest success or outcome itself is removed does it probe the job'
 Each statement after the lock takes a fresh snapshot (READ COMMITTED), so a count it makes
 sees every change committed before it; later ones apply their own deltas after it.
 A statement touching no run with an outcome (a run created, enqueued, started at attempt 1)
-costs one scan of its few transition rows.
+costs one scan of its few transition rows. A stats row stays locked until its transaction
+ends: one that gives outcomes to runs of several jobs in separate statements should take the
+jobs in name order, or Postgres may abort it as a deadlock (srjobs writes one statement per
+transaction).
 """
 
 from alembic import op
