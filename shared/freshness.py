@@ -75,9 +75,27 @@ def _default_for_hour(expr: str, timezone: str, hour: datetime) -> int | None:
 def stale_after_in_force(row: ScheduleRow, now: datetime) -> int | None:
     """The configured value, or the default computed from the start of `now`'s hour (shared by
     every job of that schedule for the hour); None for a schedule that cannot be read."""
-    if row.stale_after_seconds is not None:
-        return row.stale_after_seconds
-    return _default_for_hour(row.cron, row.timezone, _hour(now))
+    return stale_after_for(row.stale_after_seconds, row.cron, row.timezone, now)
+
+
+# The defaults of the `now` last asked about, by (expression, zone): a list of ten thousand
+# jobs shares one `now`, and hashing it (an aware datetime) per job costs more than the rest.
+_LAST: tuple[datetime | None, dict[tuple[str, str], int | None]] = (None, {})
+
+
+def stale_after_for(configured: int | None, cron: str, timezone: str, now: datetime) -> int | None:
+    """`stale_after_in_force` from the schedule's fields."""
+    global _LAST
+    if configured is not None:
+        return configured
+    last = _LAST
+    if last[0] is not now:
+        last = _LAST = (now, {})  # one tuple swapped whole: threads see this one or the last
+    known = last[1]
+    key = (cron, timezone)
+    if key not in known:
+        known[key] = _default_for_hour(cron, timezone, _hour(now))
+    return known[key]
 
 
 @lru_cache(maxsize=8)
@@ -94,16 +112,7 @@ def assess(row: ScheduleRow, stats: RunStats, now: datetime) -> Freshness:
         if stats.last_success_at is not None and stats.last_success_at > since:
             since = stats.last_success_at
         stale_at = since + timedelta(seconds=stale_after)
-    if not row.enabled:
-        health = "paused"
-    elif stale_at is not None and now > stale_at:
-        health = "stale"
-    elif stats.last_outcome == "failed":
-        health = "failing"
-    elif stats.last_outcome is None:
-        health = "new"
-    else:
-        health = "ok"
+    health = health_of(row.enabled, stale_at, now, stats.last_outcome)
     return Freshness(
         health=health,
         stale_after_seconds=stale_after,
@@ -112,6 +121,22 @@ def assess(row: ScheduleRow, stats: RunStats, now: datetime) -> Freshness:
         stale_at=stale_at if health not in ("paused", "stale") else None,
         cause_run_id=stats.last_outcome_run_id,
     )
+
+
+def health_of(
+    enabled: bool, stale_at: datetime | int | None, now: datetime | int, last_outcome: str | None
+) -> str:
+    """The rules of the module's docstring, from the moment the job turns stale (a datetime,
+    or like `now` whole microseconds since the epoch; None when it cannot)."""
+    if not enabled:
+        return "paused"
+    if stale_at is not None and now > stale_at:  # type: ignore[operator]
+        return "stale"
+    if last_outcome == "failed":
+        return "failing"
+    if last_outcome is None:
+        return "new"
+    return "ok"
 
 
 def alert_event(alerted: str, health: str) -> str | None:

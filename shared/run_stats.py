@@ -1,86 +1,102 @@
-"""What health needs of every job's runs, read in one statement (schedules and aggregates).
+"""What health needs of every job's runs, read in one statement (schedules and their stats).
 
-Per job: the newest run with an outcome, and only when that one did not succeed, the last
-success and the failures since (each one probe of a partial or per-job index). Cancelled runs
-(`discarded` with an error beginning `cancelled`) are left out.
+Per job, `job_run_stats` (kept by triggers on `job_runs`, migration 0005) holds the newest run
+with an outcome, the last success and the failures since it, cancelled runs (`discarded` with
+an error beginning `cancelled`) left out; reading it is one scan joined with the schedules.
+tests/integration/test_run_stats.py checks it against probing the runs themselves.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from sqlalchemy import Connection, text
 
-from shared.freshness import RunStats
+from shared.freshness import RunStats, health_of, stale_after_for
 from shared.schedules import ScheduleRow
 
-# Counting stops here: a job failing every second for days would otherwise scan all of it.
+# Reported failures stop here (the stored count goes on): a number for people, not a meter.
 MAX_COUNTED_FAILURES = 10_000
 
-STATS = text(
-    """
-    SELECT s.*, lo.id AS stats_outcome_id, lo.state AS stats_outcome_state,
-           CASE WHEN lo.state = 'succeeded' THEN lo.finished_at ELSE (
-                SELECT finished_at FROM job_runs r
-                 WHERE r.job_name = s.name AND r.state = 'succeeded'
-                 ORDER BY r.id DESC LIMIT 1) END AS stats_last_success_at,
-           CASE WHEN lo.state IS NULL OR lo.state = 'succeeded' THEN 0 ELSE (
-                SELECT count(*) FROM (
-                    SELECT 1 FROM job_runs f
-                     WHERE f.job_name = s.name
-                       AND f.id > COALESCE((
-                            SELECT id FROM job_runs r
-                             WHERE r.job_name = s.name AND r.state = 'succeeded'
-                             ORDER BY r.id DESC LIMIT 1), 0)
-                       AND f.state IN ('failed', 'discarded')
-                       AND (f.state = 'failed' OR f.error IS NULL
-                            OR f.error NOT LIKE 'cancelled%')
-                     LIMIT :max_failures) AS counted) END AS stats_failures
+SCHEDULE_FIELDS = tuple(ScheduleRow.__dataclass_fields__)
+# `args` as text: most are `{}`, and decoding ten thousand of them costs more than the query.
+ARGS = SCHEDULE_FIELDS.index("args")
+COLUMNS = ["CAST(s.args AS text)" if f == "args" else f"s.{f}" for f in SCHEDULE_FIELDS]
+STATS = text(  # the schedule columns are the dataclass's field names, nothing else
+    f"""
+    SELECT {", ".join(COLUMNS)},
+           st.outcome_id, st.outcome_state, st.success_at,
+           CASE WHEN st.outcome_state IS NULL OR st.outcome_state = 'succeeded' THEN 0
+                ELSE LEAST(st.failures, :max_failures) END
       FROM job_schedules s
-      -- The newest run with an outcome: when it succeeded it is also the last success, and
-      -- the other two probes are skipped (the common case).
-      LEFT JOIN LATERAL (
-            SELECT id, state, finished_at FROM job_runs r
-             WHERE r.job_name = s.name
-               AND (r.state IN ('succeeded', 'failed')
-                    OR (r.state = 'discarded'
-                        AND (r.error IS NULL OR r.error NOT LIKE 'cancelled%'))
-                    OR (r.state = 'running' AND r.attempt > 1))
-             ORDER BY r.id DESC LIMIT 1) lo ON true
+      LEFT JOIN job_run_stats st ON st.job_name = s.name
      WHERE CAST(:names AS text[]) IS NULL OR s.name = ANY(CAST(:names AS text[]))
      ORDER BY s.name
-    """
+    """  # noqa: S608
 )
-OUTCOMES = {"succeeded": "succeeded"}
-SCHEDULE_FIELDS = tuple(ScheduleRow.__dataclass_fields__)
-STATS_COLUMNS = (
-    "stats_outcome_id",
-    "stats_outcome_state",
-    "stats_last_success_at",
-    "stats_failures",
-)
+FIELDS = len(SCHEDULE_FIELDS)
+NO_RUNS = RunStats()
 
 
 def job_stats(
     conn: Connection, names: list[str] | None = None
 ) -> tuple[datetime, list[tuple[ScheduleRow, RunStats]]]:
     """The database's clock and every job's (or the named jobs') schedule with its run stats."""
-    # Compiling this many-probe plan costs more than running it.
-    now = conn.execute(text("SELECT now(), set_config('jit', 'off', true)")).scalar_one()
+    now = conn.execute(text("SELECT now()")).scalar_one()
     result = conn.execute(STATS, {"names": names, "max_failures": MAX_COUNTED_FAILURES})
-    keys = list(result.keys())
-    schedule = [keys.index(name) for name in SCHEDULE_FIELDS]
-    outcome_id, outcome, success, failures = (keys.index(k) for k in STATS_COLUMNS)
     found = []
+    n = FIELDS
     for row in result:  # by position: ten thousand rows, so no per-row mapping
-        state = row[outcome]  # a retry in progress counts as its failed attempt
-        stats = RunStats(
-            last_success_at=row[success],
-            consecutive_failures=row[failures],
-            last_outcome=None if state is None else OUTCOMES.get(state, "failed"),
-            last_outcome_run_id=row[outcome_id],
-        )
-        found.append((ScheduleRow(*[row[i] for i in schedule]), stats))
+        state = row[n + 1]  # a retry in progress counts as its failed attempt
+        if state is None:
+            stats = NO_RUNS
+        else:
+            stats = RunStats(
+                row[n + 2], row[n + 3], "succeeded" if state == "succeeded" else "failed", row[n]
+            )
+        raw = row[ARGS]
+        values = (*row[:ARGS], {} if raw == "{}" else json.loads(raw), *row[ARGS + 1 : n])
+        found.append((ScheduleRow(*values), stats))
+    return now, found
+
+
+# What /metrics needs of every job, times as whole microseconds since the epoch (cheaper to
+# read than timestamps, and exact): when staleness counts from, the last success.
+HEALTHS = text(
+    """
+    SELECT s.name, s.enabled, s.cron, s.timezone, s.stale_after_seconds,
+           CAST(EXTRACT(epoch FROM GREATEST(COALESCE(s.enabled_at, s.created_at), st.success_at))
+                * 1000000 AS bigint),
+           CAST(EXTRACT(epoch FROM st.success_at) * 1000000 AS bigint), st.outcome_state,
+           CASE WHEN st.outcome_state IS NULL OR st.outcome_state = 'succeeded' THEN 0
+                ELSE LEAST(st.failures, :max_failures) END
+      FROM job_schedules s
+      LEFT JOIN job_run_stats st ON st.job_name = s.name
+     ORDER BY s.name
+    """
+)
+NOW = text("SELECT now(), CAST(EXTRACT(epoch FROM now()) * 1000000 AS bigint)")
+MICROS = 1_000_000
+
+
+def job_healths(conn: Connection) -> tuple[datetime, list[tuple[str, str, int | None, int]]]:
+    """The database's clock and, per job, `(name, health, last success in microseconds since
+    the epoch or None, consecutive failures)`: what `assess` says, without building a
+    schedule, stats and freshness object per job."""
+    now, now_us = conn.execute(NOW).one()
+    found = []
+    defaults: dict[tuple[str, str], int | None] = {}
+    result = conn.execute(HEALTHS, {"max_failures": MAX_COUNTED_FAILURES})
+    for name, enabled, cron, zone, stale_after, since, success, state, failures in result:
+        if stale_after is None:
+            key = (cron, zone)
+            if key not in defaults:
+                defaults[key] = stale_after_for(None, cron, zone, now)
+            stale_after = defaults[key]
+        stale_at = None if stale_after is None else since + stale_after * MICROS
+        outcome = None if state is None else "succeeded" if state == "succeeded" else "failed"
+        found.append((name, health_of(enabled, stale_at, now_us, outcome), success, failures))
     return now, found
 
 

@@ -8,12 +8,13 @@ so that "no live worker" needs no scrape of every worker.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
 from shared import alerts, nodes, run_stats
-from shared.freshness import HEALTHS, Freshness, assess
+from shared.freshness import HEALTHS
 from shared.settings import Settings
 
 NAMES = (
@@ -28,7 +29,7 @@ NAMES = (
 
 @dataclass(frozen=True)
 class Snapshot:
-    jobs: list[tuple[str, Freshness]]
+    jobs: list[tuple[str, str, int | None, int]]  # see shared.run_stats.job_healths
     workers_alive: int
     schedulers_alive: int
     alerts_undelivered: int
@@ -37,13 +38,13 @@ class Snapshot:
 def snapshot(engine: Engine, settings: Settings) -> Snapshot:
     """Read everything the series need, judged by the database's clock."""
     with engine.connect() as conn:
-        now, found = run_stats.job_stats(conn)
+        now, found = run_stats.job_healths(conn)
         workers = nodes.list_workers(conn)
         schedulers = nodes.list_schedulers(conn)
         undelivered = alerts.count_undelivered(conn)
     fresh_for = settings.peer_stale_seconds
     return Snapshot(
-        jobs=[(row.name, assess(row, stats, now)) for row, stats in found],
+        jobs=found,
         workers_alive=sum(
             (now - w.last_seen_at).total_seconds() <= settings.worker_dead_seconds for w in workers
         ),
@@ -62,6 +63,10 @@ HELP = {
     NAMES[4]: "Schedulers with a recent heartbeat",
     NAMES[5]: "Alerts not yet accepted by every webhook",
 }
+
+
+NEEDS_ESCAPE = re.compile(r'[\\\n"]')
+MICROS = run_stats.MICROS
 
 
 def _label(value: str) -> str:
@@ -86,16 +91,13 @@ HEALTH_LINES = {
 def exposition(snap: Snapshot) -> bytes:
     """The Prometheus text format of a snapshot, written directly (tens of thousands of
     samples at 10,000 jobs: the generic client formats them several times slower)."""
-    last, failures, health = [_head(n) for n in NAMES[:3]]
-    parts_last, parts_failures, parts_health = [last], [failures], [health]
-    for name, fresh in snap.jobs:
-        job = _label(name)
-        if fresh.last_success_at is not None:
-            parts_last.append(
-                f'{NAMES[0]}{{job_name="{job}"}} {fresh.last_success_at.timestamp()}\n'
-            )
-        parts_failures.append(f'{NAMES[1]}{{job_name="{job}"}} {fresh.consecutive_failures}\n')
-        parts_health.append(HEALTH_LINES[fresh.health] % {"job": job})
+    parts_last, parts_failures, parts_health = ([_head(n)] for n in NAMES[:3])
+    for name, health, success_us, failures in snap.jobs:
+        job = _label(name) if NEEDS_ESCAPE.search(name) else name
+        if success_us is not None:
+            parts_last.append(f'{NAMES[0]}{{job_name="{job}"}} {success_us / MICROS}\n')
+        parts_failures.append(f'{NAMES[1]}{{job_name="{job}"}} {failures}\n')
+        parts_health.append(HEALTH_LINES[health] % {"job": job})
     totals = [
         f"{_head(name)}{name} {value}\n"
         for name, value in (

@@ -1,0 +1,266 @@
+"""`job_run_stats`, kept by triggers, gives exactly what probing the runs gives.
+
+Random sequences of what happens to runs (created, started, retried, finished or cancelled in
+any order, batches, pruning, a job's schedule deleted and made again, plain-SQL edits) are
+applied on real Postgres; after each step the stats table, and `job_stats` reading it, are
+compared with the probing query that health used before the table (the oracle, below).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import UTC, datetime, timedelta
+
+import psycopg2
+import pytest
+from alembic import command
+
+from shared import migrate, run_stats, runs
+from shared.db import dsn
+from shared.freshness import assess
+
+JOBS = ["job_a", "job_b", "job_c"]
+CANCELLED = "cancelled by admin"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NODE = threading.local()  # each writer changes only its own runs, as each worker does
+NODE.name = "main"
+
+# The probes of every job's runs that health made before job_run_stats (per job name).
+ORACLE = """
+SELECT j.name, lo.id, lo.state,
+       CASE WHEN lo.state = 'succeeded' THEN lo.finished_at ELSE (
+            SELECT finished_at FROM job_runs r
+             WHERE r.job_name = j.name AND r.state = 'succeeded'
+             ORDER BY r.id DESC LIMIT 1) END,
+       CASE WHEN lo.state IS NULL OR lo.state = 'succeeded' THEN 0 ELSE (
+            SELECT count(*) FROM (
+                SELECT 1 FROM job_runs f
+                 WHERE f.job_name = j.name
+                   AND f.id > COALESCE((
+                        SELECT id FROM job_runs r
+                         WHERE r.job_name = j.name AND r.state = 'succeeded'
+                         ORDER BY r.id DESC LIMIT 1), 0)
+                   AND f.state IN ('failed', 'discarded')
+                   AND (f.state = 'failed' OR f.error IS NULL
+                        OR f.error NOT LIKE 'cancelled%%')
+                 LIMIT %(max)s) AS counted) END
+  FROM unnest(%(names)s::text[]) AS j(name)
+  LEFT JOIN LATERAL (
+        SELECT id, state, finished_at FROM job_runs r
+         WHERE r.job_name = j.name
+           AND (r.state IN ('succeeded', 'failed')
+                OR (r.state = 'discarded'
+                    AND (r.error IS NULL OR r.error NOT LIKE 'cancelled%%'))
+                OR (r.state = 'running' AND r.attempt > 1))
+         ORDER BY r.id DESC LIMIT 1) lo ON true
+ ORDER BY j.name
+"""
+TABLE = """
+SELECT j.name, st.outcome_id, st.outcome_state, st.success_at,
+       CASE WHEN st.outcome_state IS NULL OR st.outcome_state = 'succeeded' THEN 0
+            ELSE LEAST(st.failures, %(max)s) END
+  FROM unnest(%(names)s::text[]) AS j(name)
+  LEFT JOIN job_run_stats st ON st.job_name = j.name
+ ORDER BY j.name
+"""
+
+
+def answers(cur, query: str, cap: int = run_stats.MAX_COUNTED_FAILURES) -> list[tuple]:
+    cur.execute(query, {"names": JOBS, "max": cap})
+    return cur.fetchall()
+
+
+def ids(cur, job: str | None = None, states: tuple[str, ...] | None = None) -> list[int]:
+    """Runs of this writer (`NODE`), of a job and in states when given."""
+    cur.execute(
+        "SELECT id FROM job_runs WHERE (%(job)s::text IS NULL OR job_name = %(job)s)"
+        " AND (%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[]))"
+        " AND node = %(node)s ORDER BY id",
+        {"job": job, "states": list(states) if states else None, "node": NODE.name},
+    )
+    return [r[0] for r in cur.fetchall()]
+
+
+def step(cur, rnd: random.Random) -> str:
+    """One random thing happening to runs; returns its name."""
+    job = rnd.choice(JOBS)
+    kind = rnd.choice(
+        ["create"] * 4
+        + ["start"] * 3
+        + ["finish"] * 6
+        + ["retry", "cancel", "batch", "insert_done", "prune", "schedule", "edit", "wipe"]
+    )
+    if kind == "create":
+        cur.execute(
+            "INSERT INTO job_runs (job_name, trigger, state, node) VALUES (%s, 'manual', %s, %s)",
+            (job, rnd.choice(["pending", "enqueued"]), NODE.name),
+        )
+    elif kind == "start" and (waiting := ids(cur, job, ("pending", "enqueued"))):
+        runs.start_run(cur, rnd.choice(waiting), 1, NODE.name)
+    elif kind == "finish" and (active := ids(cur, None, ("running", "pending", "enqueued"))):
+        run_id = rnd.choice(active)  # any order, not the run ids'
+        state = rnd.choice(["succeeded", "succeeded", "failed", "discarded"])
+        error = None if state == "succeeded" else "RuntimeError: boom"
+        runs.mark_finished(cur, run_id, state, error=error)
+    elif kind == "retry" and (failed := ids(cur, job, ("failed",))):
+        cur.execute("SELECT attempt FROM job_runs WHERE id = %s", (failed[-1],))
+        runs.start_run(cur, failed[-1], cur.fetchone()[0] + 1, NODE.name)
+    elif kind == "cancel" and (waiting := ids(cur, job, ("pending", "enqueued", "failed"))):
+        runs.cancel_waiting(cur, rnd.choice(waiting), CANCELLED)
+    elif kind == "batch" and (active := ids(cur, None, ("running", "pending", "enqueued"))):
+        chosen = rnd.sample(active, min(len(active), rnd.randint(2, 6)))
+        runs.finish_many(
+            cur,
+            [
+                runs.Finish(i, s, error=None if s == "succeeded" else "E")
+                for i in chosen
+                for s in [rnd.choice(["succeeded", "failed", "discarded"])]
+            ],
+        )
+    elif kind == "insert_done":  # plain SQL, as a test or an import would
+        state, error = rnd.choice(
+            [("succeeded", None), ("failed", "E"), ("discarded", CANCELLED), ("running", None)]
+        )
+        cur.execute(
+            "INSERT INTO job_runs (job_name, trigger, state, finished_at, attempt, error, node)"
+            " VALUES (%s, 'manual', %s, clock_timestamp(), %s, %s, %s)",
+            (job, state, rnd.choice([1, 2]), error, NODE.name),
+        )
+    elif kind == "prune" and (done := ids(cur, None, ("succeeded", "failed", "discarded"))):
+        cur.execute(
+            "DELETE FROM job_runs WHERE id = ANY(%s)",
+            (rnd.sample(done, rnd.randint(1, min(4, len(done)))),),
+        )
+    elif kind == "schedule":  # deleted and made again: its runs stay
+        cur.execute("DELETE FROM job_schedules WHERE name = %s", (job,))
+        cur.execute(
+            "INSERT INTO job_schedules (name, actor, cron) VALUES (%s, 'noop', '@every 1h')"
+            " ON CONFLICT DO NOTHING",
+            (job,),
+        )
+    elif kind == "edit" and (every := ids(cur)):
+        run_id = rnd.choice(every)
+        cur.execute(
+            "UPDATE job_runs SET job_name = %s, error = %s, finished_at = clock_timestamp()"
+            " WHERE id = %s",
+            (rnd.choice(JOBS), rnd.choice([None, "E", CANCELLED]), run_id),
+        )
+    elif kind == "wipe":  # a job's runs all deleted
+        cur.execute("DELETE FROM job_runs WHERE job_name = %s AND node = %s", (job, NODE.name))
+    else:
+        return "nothing"
+    return kind
+
+
+@pytest.fixture
+def cur(db_url):
+    conn = psycopg2.connect(dsn(db_url))
+    conn.autocommit = True
+    with conn.cursor() as c:
+        for name in JOBS:
+            c.execute(
+                "INSERT INTO job_schedules (name, actor, cron) VALUES (%s, 'noop', '@every 1h')",
+                (name,),
+            )
+        yield c
+    conn.close()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_stats_table_matches_probing_the_runs(cur, engine, seed):
+    rnd = random.Random(seed)  # noqa: S311
+    done = []
+    for _ in range(150):
+        done.append(step(cur, rnd))
+        assert answers(cur, TABLE) == answers(cur, ORACLE), (seed, " ".join(done))
+    assert answers(cur, TABLE, cap=2) == answers(cur, ORACLE, cap=2)
+    with engine.connect() as conn:
+        _, found = run_stats.job_stats(conn, JOBS)
+    oracle = {name: rest for name, *rest in answers(cur, ORACLE)}
+    for row, stats in found:
+        outcome_id, state, success_at, failures = oracle[row.name]
+        assert stats.last_outcome_run_id == outcome_id
+        expected = None if state is None else ("succeeded" if state == "succeeded" else "failed")
+        assert stats.last_outcome == expected
+        assert (stats.last_success_at, stats.consecutive_failures) == (success_at, failures)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_metrics_healths_match_assess(cur, engine, seed):
+    """/metrics reads health without building objects per job: the same as `assess`."""
+    rnd = random.Random(seed)  # noqa: S311
+    cur.execute(
+        "UPDATE job_schedules SET enabled = (name <> 'job_c'), cron = '@every 10m',"
+        " stale_after_seconds = CASE WHEN name = 'job_b' THEN 60 END,"
+        " enabled_at = now() - interval '1 hour', created_at = now() - interval '1 hour'"
+    )
+    for k in range(60):
+        step(cur, rnd)
+        if k % 10:
+            continue
+        cur.execute("UPDATE job_runs SET finished_at = finished_at - interval '5 minutes'")
+        with engine.connect() as conn:
+            now, found = run_stats.job_stats(conn)
+            same_now, healths = run_stats.job_healths(conn)  # one transaction: one now()
+        assert same_now == now
+        expected = []
+        for row, stats in found:
+            fresh = assess(row, stats, now)
+            success = fresh.last_success_at
+            micros = None if success is None else (success - EPOCH) // timedelta(microseconds=1)
+            expected.append((row.name, fresh.health, micros, fresh.consecutive_failures))
+        assert healths == expected
+    assert {health for _, health, *_ in healths} >= {"paused", "stale"}
+
+
+def test_concurrent_writers_keep_it_exact(cur, db_url):
+    """Several connections changing their own runs of the same jobs at once, one statement
+    at a time as workers do (batches included): no deadlock, and the probes' answer at the
+    end."""
+    errors: list[BaseException] = []
+
+    def writer(seed: int) -> None:
+        rnd = random.Random(seed)  # noqa: S311
+        NODE.name = f"writer-{seed}"
+        conn = psycopg2.connect(dsn(db_url))
+        conn.autocommit = True
+        try:
+            with conn.cursor() as c:
+                for _ in range(150):
+                    step(c, rnd)
+        except BaseException as exc:  # reported to the test below
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=writer, args=(100 + k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not [t for t in threads if t.is_alive()]
+    assert not errors
+    final = answers(cur, ORACLE)
+    assert any(outcome_id for _, outcome_id, *_ in final)
+    assert answers(cur, TABLE) == final
+
+
+def test_migration_backfills_existing_runs(engine, cur):
+    """Runs recorded before migration 0005 are counted by it (down to 0004 and up again)."""
+    with engine.connect() as conn:
+        cfg = migrate._config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0004")
+        conn.commit()
+    cur.execute("SELECT to_regclass('job_run_stats')")
+    assert cur.fetchone()[0] is None
+    rnd = random.Random(7)  # noqa: S311
+    for _ in range(120):
+        step(cur, rnd)
+    expected = answers(cur, ORACLE)
+    with engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        conn.commit()
+    assert answers(cur, TABLE) == expected
