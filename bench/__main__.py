@@ -83,10 +83,26 @@ def table(rows: list[dict]) -> str:
     return head + body
 
 
-def rewrite(rows: list[dict], quick: bool) -> None:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    mode = "quick mode (small sizes)" if quick else "full run"
-    block = f"{BEGIN}\nMeasured {stamp}, {mode}, `make bench`.\n\n{table(rows)}{END}"
+def stamped(rows: list[dict], quick: bool) -> list[dict]:
+    """The rows with when and how they were measured (a partial run keeps the others')."""
+    at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return [{**row, "at": at + (", quick mode" if quick else "")} for row in rows]
+
+
+def provenance(results: dict[str, list[dict]]) -> str:
+    """One line per measuring time: which modules' rows it produced."""
+    by_time: dict[str, list[str]] = {}
+    for name, _ in MODULES:
+        if results.get(name):
+            by_time.setdefault(results[name][0].get("at", "an earlier run"), []).append(name)
+    return "".join(
+        f"Measured {at}: {', '.join(f'`{n}`' for n in names)}.\n"
+        for at, names in sorted(by_time.items())
+    )
+
+
+def rewrite(rows: list[dict], results: dict[str, list[dict]]) -> None:
+    block = f"{BEGIN}\n{provenance(results)}\n{table(rows)}{END}"
     text = RESULTS.read_text() if RESULTS.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
     if BEGIN not in text:
         text += f"\n{BEGIN}\n{END}\n"
@@ -112,10 +128,10 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = [{"metric": name, "measured": "not measured: the budget ran out"}]
             continue
         print(f"bench: running {name} (budget {budget:.0f}s)", file=sys.stderr)
-        results[name] = run_module(name, args.quick, budget)
+        results[name] = stamped(run_module(name, args.quick, budget), args.quick)
     LAST.write_text(json.dumps(results, indent=1, default=str) + "\n")
     rows = [row for name, _ in MODULES for row in results.get(name, [])]
-    rewrite(rows, args.quick)
+    rewrite(rows, results)
     print(table(rows))
     return 0
 
