@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -28,9 +28,9 @@ class ScheduleSeed:
     enabled: bool = True
 
 
-@dataclass(frozen=True)
-class ScheduleRow:
-    """One row of `job_schedules`."""
+@dataclass(frozen=True, slots=True)
+class ScheduleCore:
+    """What a declared seed and a stored schedule share: the first columns of a row."""
 
     name: str
     actor: str
@@ -38,6 +38,12 @@ class ScheduleRow:
     cron: str
     timezone: str
     enabled: bool
+
+
+@dataclass(frozen=True)
+class ScheduleRow(ScheduleCore):
+    """One row of `job_schedules`."""
+
     description: str
     created_at: datetime
     updated_at: datetime
@@ -47,7 +53,7 @@ class ScheduleRow:
     declared: bool = False
 
 
-COMMON_FIELDS = ("name", "actor", "queue", "cron", "timezone", "enabled")
+COMMON_FIELDS = tuple(f.name for f in fields(ScheduleCore))
 
 
 def common_fields(schedule: ScheduleSeed | ScheduleRow) -> dict[str, Any]:
@@ -85,16 +91,10 @@ def list_schedules(conn: Connection, *, enabled_only: bool = False) -> list[Sche
 
 
 @dataclass(frozen=True, slots=True)
-class ScheduleTarget:
+class ScheduleTarget(ScheduleCore):
     """What the scheduler mirrors of a schedule; `args_json` is the stored object as text,
     parsed only when needed (reading 100,000 rows must stay cheap)."""
 
-    name: str
-    actor: str
-    queue: str
-    cron: str
-    timezone: str
-    enabled: bool
     args_json: str
 
     @property

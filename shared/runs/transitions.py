@@ -17,22 +17,7 @@ from typing import Any, TypeAlias
 import psycopg2.extensions
 from sqlalchemy import Connection
 
-from shared.runs.model import (
-    ACTIVE_STATES,
-    CANCEL_AT_ONCE_STATES,
-    CANCELLED,
-    DISCARDED,
-    ENQUEUED,
-    FAILED,
-    FINISHED_STATES,
-    OUTCOMES,
-    PENDING,
-    RUNNING,
-    SUCCEEDED,
-    UNIQUE_LOCK_CLASS,
-    clip_error,
-    clip_traceback,
-)
+from shared.runs import model
 
 # A SQLAlchemy connection, or a psycopg2 cursor (the worker's per-thread connections).
 Db: TypeAlias = Connection | psycopg2.extensions.cursor
@@ -63,7 +48,11 @@ UPDATE job_runs
         OR (state = %(running)s AND attempt <= %(attempt)s)
         OR (state = %(failed)s AND attempt < %(attempt)s))
 """
-START_STATES = {"running": RUNNING, "failed": FAILED, "waiting": [PENDING, ENQUEUED]}
+START_STATES = {
+    "running": model.RUNNING,
+    "failed": model.FAILED,
+    "waiting": [model.PENDING, model.ENQUEUED],
+}
 
 # The same statement prepared once per connection of the worker's hot path: parsed and
 # planned once, not once per message (planning was half its server time in EXPLAIN ANALYZE).
@@ -146,7 +135,12 @@ def mark_enqueued_many(
     if not run_ids:
         return 0
     ats = list(sent_at) if sent_at is not None else [None] * len(run_ids)
-    params = {"ids": list(run_ids), "ats": ats, "enqueued": ENQUEUED, "pending": PENDING}
+    params = {
+        "ids": list(run_ids),
+        "ats": ats,
+        "enqueued": model.ENQUEUED,
+        "pending": model.PENDING,
+    }
     return _execute(conn, MARK_ENQUEUED, params)
 
 
@@ -157,7 +151,7 @@ def mark_enqueued(conn: Db, run_id: int) -> bool:
 
 def mark_send_failed(conn: Db, run_id: int, retry_in_seconds: float) -> None:
     """Count a failed hand-over to the broker; the run stays pending for the outbox."""
-    params = {"id": run_id, "delay": retry_in_seconds, "pending": PENDING}
+    params = {"id": run_id, "delay": retry_in_seconds, "pending": model.PENDING}
     _execute(conn, MARK_SEND_FAILED, params)
 
 
@@ -202,7 +196,7 @@ def finish_many(conn: Db, finished: Sequence[Finish]) -> int:
     An item with an `attempt` changes the run only while it is at that attempt."""
     if not finished:
         return 0
-    bad = {f.state for f in finished} - set(OUTCOMES)
+    bad = {f.state for f in finished} - set(model.OUTCOMES)
     if bad:
         raise ValueError(f"not a finished state: {', '.join(sorted(bad))}")
     params = {
@@ -210,10 +204,10 @@ def finish_many(conn: Db, finished: Sequence[Finish]) -> int:
         "states": [f.state for f in finished],
         "attempts": [f.attempt for f in finished],
         "seconds": [f.seconds for f in finished],
-        "errors": [clip_error(f.error) for f in finished],
-        "tracebacks": [clip_traceback(f.traceback) for f in finished],
-        "active": ACTIVE_STATES,
-        "running": RUNNING,
+        "errors": [model.clip_error(f.error) for f in finished],
+        "tracebacks": [model.clip_traceback(f.traceback) for f in finished],
+        "active": model.ACTIVE_STATES,
+        "running": model.RUNNING,
     }
     return _execute(conn, FINISH, params)
 
@@ -233,53 +227,53 @@ def mark_finished(
 
 def mark_succeeded_many(conn: Db, done: Sequence[tuple[int, int, float]]) -> int:
     """running -> succeeded for many `(run_id, attempt, seconds it ran)`; how many changed."""
-    return finish_many(conn, [Finish(i, SUCCEEDED, a, s) for i, a, s in done])
+    return finish_many(conn, [Finish(i, model.SUCCEEDED, a, s) for i, a, s in done])
 
 
 def mark_lost(conn: Db, run_id: int, attempt: int, state: str, error: str) -> bool:
     """A run whose worker died (`running`) or whose retry never came (`failed`) -> `state`."""
-    if state not in (FAILED, DISCARDED):
+    if state not in (model.FAILED, model.DISCARDED):
         raise ValueError(f"a lost run is failed or discarded, not {state}")
     params = {
         "id": run_id,
         "attempt": attempt,
         "state": state,
-        "error": clip_error(error),
-        "lost": (RUNNING, FAILED),
+        "error": model.clip_error(error),
+        "lost": (model.RUNNING, model.FAILED),
     }
     return _execute(conn, MARK_LOST, params) == 1
 
 
 def prune_finished(conn: Db, older_than_days: int, batch: int) -> int:
     """Delete up to `batch` finished runs older than the retention; return how many."""
-    params = {"days": older_than_days, "batch": batch, "finished": FINISHED_STATES}
+    params = {"days": older_than_days, "batch": batch, "finished": model.FINISHED_STATES}
     return _execute(conn, PRUNE, params)
 
 
 def try_lock_job(cursor: psycopg2.extensions.cursor, job_name: str) -> bool:
     """Take the session lock that keeps a `unique` job to one running run; False if held."""
-    cursor.execute(TRY_LOCK, {"cls": UNIQUE_LOCK_CLASS, "name": job_name})
+    cursor.execute(TRY_LOCK, {"cls": model.UNIQUE_LOCK_CLASS, "name": job_name})
     return bool(cursor.fetchone()[0])
 
 
 def unlock_job(cursor: psycopg2.extensions.cursor, job_name: str) -> None:
     """Release the lock taken by `try_lock_job` on the same connection."""
-    cursor.execute(UNLOCK, {"cls": UNIQUE_LOCK_CLASS, "name": job_name})
+    cursor.execute(UNLOCK, {"cls": model.UNIQUE_LOCK_CLASS, "name": job_name})
 
 
 def cancel_waiting(conn: Db, run_id: int, error: str) -> bool:
     """pending | enqueued | failed -> discarded at once, `error` beginning `cancelled`."""
-    if not error.startswith(CANCELLED):
+    if not error.startswith(model.CANCELLED):
         raise ValueError("a cancelled run's error begins with 'cancelled'")
     params = {
         "id": run_id,
-        "error": clip_error(error),
-        "discarded": DISCARDED,
-        "waiting": CANCEL_AT_ONCE_STATES,
+        "error": model.clip_error(error),
+        "discarded": model.DISCARDED,
+        "waiting": model.CANCEL_AT_ONCE_STATES,
     }
     return _execute(conn, CANCEL_WAITING, params) == 1
 
 
 def request_cancel(conn: Db, run_id: int) -> bool:
     """Mark a running run for its worker to stop (`cancel_requested_at`); False unless running."""
-    return _execute(conn, REQUEST_CANCEL, {"id": run_id, "running": RUNNING}) == 1
+    return _execute(conn, REQUEST_CANCEL, {"id": run_id, "running": model.RUNNING}) == 1
