@@ -7,7 +7,6 @@ Also checks that the history queries use their indexes.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -22,7 +21,7 @@ import uuid
 import httpx
 import psycopg2
 
-from bench.support import drop_database
+from bench.support import cli, drop_database
 from shared.migrate import migrate
 from shared.schedules import ScheduleSeed
 from shared.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, Settings
@@ -220,14 +219,5 @@ def run(quick: bool) -> list[dict]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="100,000 runs, fewer requests")
-    args = parser.parse_args(argv)
-    for row in run(args.quick):
-        print(f"{row['metric']}: {row['measured']} (target {row['target']})")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli(__doc__, run, "100,000 runs, fewer requests"))

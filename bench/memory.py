@@ -10,7 +10,6 @@ any children) is sampled. The worker's RSS is measured by bench.worker_throughpu
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import signal
@@ -24,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from bench.admin_latency import JOBS, fill, start_admin
-from bench.support import drop_database
+from bench.support import cli, drop_database
 from bench.worker_throughput import peak_rss, rss_mb
 from shared.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
 
@@ -127,14 +126,5 @@ def run(quick: bool) -> list[dict]:
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="20,000 runs, 10 s of load")
-    args = parser.parse_args(argv)
-    for row in run(args.quick):
-        print(f"{row['metric']}: {row['measured']} (target {row['target']})")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli(__doc__, run, "20,000 runs, 10 s of load"))

@@ -10,15 +10,14 @@ queries the newest 50 traces in a loop while the refresh runs.
 
 from __future__ import annotations
 
-import argparse
-import json
+import sys
 import threading
 import time
 import uuid
 
 import psycopg2
 
-from bench.support import bench_settings
+from bench.support import bench_settings, cli
 from shared.db import dsn
 from worker.refresh import TRACE_SUMMARIES_VIEW, refresh_view
 
@@ -180,13 +179,5 @@ def run(quick: bool) -> list[dict]:
     return rows(results, COMMAND + (" --quick" if quick else ""))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="20k, 100k and 300k spans")
-    args = parser.parse_args()
-    for row in run(args.quick):
-        print(json.dumps(row))
-
-
 if __name__ == "__main__":
-    main()
+    sys.exit(cli(__doc__, run, "20k, 100k and 300k spans"))

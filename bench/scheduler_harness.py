@@ -25,7 +25,7 @@ from sqlalchemy import Engine, text
 from bench.support import drop_database, flush_namespace
 from shared.db import make_engine
 from shared.migrate import migrate
-from shared.schedules import ScheduleSeed
+from shared.schedules import ScheduleSeed, update_schedule
 from shared.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, Settings
 
 JOB = "refresh_trace_summaries"
@@ -193,3 +193,21 @@ def poll(check, timeout: float, what: str, interval: float = 0.01):
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+EDIT_CRONS = ("*/5 * * * *", "@every 1m")
+
+
+def timed_edits(lab: Lab, leader: Proc, names: list[str], interval: float) -> list[float]:
+    """Edit each named schedule in its own transaction (the API's PATCH path), awaiting each in
+    force in the leader; every change's commit-to-applied latency in ms, from its log."""
+    for i, name in enumerate(names):
+        with lab.engine.begin() as conn:
+            update_schedule(conn, name, cron=EDIT_CRONS[i % 2])
+        poll(
+            lambda n=i + 1: len(leader.events("schedule_applied")) >= n,
+            10,
+            "the edit to be applied",
+            interval,
+        )
+    return [e["reload_ms"] for e in leader.events("schedule_applied")]

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import sys
 
-from bench.scheduler_harness import JOB, Lab, percentile, poll, row, summary
-from shared.schedules import update_schedule
+from bench.scheduler_harness import JOB, Lab, percentile, poll, row, summary, timed_edits
 
 COMMAND = "python -m bench.scheduler_reload"
-CRONS = ("*/5 * * * *", "@every 1m")
 
 
 def run(quick: bool) -> list[dict]:
@@ -21,16 +19,7 @@ def run(quick: bool) -> list[dict]:
     with Lab() as lab:
         leader = lab.scheduler("reload-1")
         poll(lambda: leader.events("listener_connected"), 60, "the leader's listener", 0.05)
-        for i in range(edits):
-            with lab.engine.begin() as conn:
-                update_schedule(conn, JOB, cron=CRONS[i % 2])
-            poll(
-                lambda n=i + 1: len(leader.events("schedule_applied")) >= n,
-                10,
-                "the change to be applied",
-                0.002,
-            )
-        latencies = [e["reload_ms"] for e in leader.events("schedule_applied")]
+        latencies = timed_edits(lab, leader, [JOB] * edits, 0.002)
     ok = percentile(latencies, 99) < 20
     return [
         row(

@@ -12,13 +12,11 @@ from __future__ import annotations
 import os
 import sys
 
-from bench.scheduler_harness import Lab, poll, row, summary
-from shared.schedules import update_schedule
+from bench.scheduler_harness import Lab, poll, row, summary, timed_edits
 
 COMMAND = "python -m bench scheduler_scale"
 SIZES = (10_000, 100_000)
 EDITS = 100
-CRONS = ("*/5 * * * *", "@every 1m")
 
 
 def load_average() -> str:
@@ -46,16 +44,7 @@ def _edits(lab: Lab, count: int) -> list[float]:
     # In steady state: after the health watch's first pass over every job.
     poll(lambda: leader.events("health_watch_ready"), 120, "the health watch's first pass", 0.1)
     names = [f"bench_{1 + i * 7919 % count}" for i in range(EDITS)]
-    for i, name in enumerate(names):
-        with lab.engine.begin() as conn:
-            update_schedule(conn, name, cron=CRONS[i % 2])
-        poll(
-            lambda n=i + 1: len(leader.events("schedule_applied")) >= n,
-            10,
-            "the edit to be applied",
-            0.005,
-        )
-    return [e["reload_ms"] for e in leader.events("schedule_applied")]
+    return timed_edits(lab, leader, names, 0.005)
 
 
 def measure(count: int) -> list[dict]:

@@ -11,10 +11,9 @@ index, refreshed over the same spans right after each incremental run.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from bench.refresh import CADENCE_SECONDS, add_spans
-from bench.support import bench_settings
+from bench.support import bench_settings, cli
 from shared.db import dsn
 from worker.refresh import TRACE_SUMMARIES_VIEW, refresh_view
 from worker.summaries import summary_query
@@ -304,13 +303,5 @@ def run(quick: bool) -> list[dict]:
     return rows(results, COMMAND + (" --quick" if quick else ""))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="100k and 300k spans")
-    args = parser.parse_args()
-    for row in run(args.quick):
-        print(json.dumps(row))
-
-
 if __name__ == "__main__":
-    main()
+    sys.exit(cli(__doc__, run, "100k and 300k spans"))

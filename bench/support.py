@@ -1,10 +1,13 @@
-"""A throwaway migrated database and Redis namespace for one benchmark, always cleaned up."""
+"""A throwaway migrated database and Redis namespace for one benchmark, always cleaned up;
+the command line every module shares."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg2
@@ -62,3 +65,13 @@ def bench_settings(prefix: str, **overrides) -> Iterator[Settings]:
     finally:
         drop_database(url)
         flush_namespace(settings.redis_url, settings.redis_namespace)
+
+
+def cli(doc: str | None, run: Callable[[bool], list[dict]], quick_help: str) -> int:
+    """A module's command line: `python -m bench.<module> [--quick]` prints its rows as JSON."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    args = parser.parse_args()
+    for row in run(args.quick):
+        print(json.dumps(row, default=str))
+    return 0

@@ -12,10 +12,9 @@ run records, every run reads `succeeded` in the database.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +25,7 @@ from dramatiq import Middleware, Worker
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine, text
 
-from bench.support import bench_settings
+from bench.support import bench_settings, cli
 from shared.db import make_engine
 from shared.dispatch import build_message
 from shared.settings import Settings
@@ -249,13 +248,5 @@ def run(quick: bool) -> list[dict]:
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3,000 messages, 2 rounds")
-    args = parser.parse_args()
-    for row in run(args.quick):
-        print(json.dumps(row))
-
-
 if __name__ == "__main__":
-    main()
+    sys.exit(cli(__doc__, run, "3,000 messages, 2 rounds"))
