@@ -1,8 +1,8 @@
 """Freshness and alerts: health of 10,000 jobs, and a change of health to its webhook.
 
 1. Fills a throwaway database with 10,000 schedules (20 kinds of cron) and 20 runs each, then
-   times, in this process: the health the jobs list needs (one health query, then every job
-   assessed), a /metrics scrape (snapshot and exposition), and for scale the whole of the
+   times, in this process: the health the jobs list needs (`run_stats.healths`: one read of
+   the stats table and the rules applied to the schedules the list reads anyway), a /metrics scrape (snapshot and exposition), and for scale the whole of the
    other two readers of every job's health: the body of GET /api/jobs (the same health, each
    job's last run and next fire, as JSON) and the data of the /jobs page (the same, with each
    job's newest runs for its sparkline; not the HTML).
@@ -26,9 +26,8 @@ from sqlalchemy import text
 from starlette.responses import JSONResponse
 
 from bench.support import bench_settings
-from shared import run_stats
+from shared import run_stats, schedules
 from shared.db import dsn, make_engine
-from shared.freshness import assess
 from tests.support.receiver import Receiver
 from webadmin import job_metrics, services
 
@@ -93,11 +92,13 @@ def health_rows(quick: bool) -> list[dict]:
         conn.close()
         engine = make_engine(settings)
         try:
+            with engine.connect() as c:
+                rows = schedules.list_schedules(c)
 
             def jobs_list() -> None:  # what the jobs list and the API add for health
-                with engine.connect() as c:
-                    now, found = run_stats.job_stats(c)
-                assert len([assess(row, stats, now) for row, stats in found]) >= jobs
+                with engine.connect() as c:  # to the schedules they read anyway
+                    _, found = run_stats.healths(c, rows, every=True)
+                assert len(found) >= jobs
 
             def scrape() -> None:
                 job_metrics.exposition(job_metrics.snapshot(engine, settings))

@@ -72,19 +72,14 @@ def _default_for_hour(expr: str, timezone: str, hour: datetime) -> int | None:
     return default_stale_after(schedule, hour)
 
 
-def stale_after_in_force(row: ScheduleRow, now: datetime) -> int | None:
-    """The configured value, or the default computed from the start of `now`'s hour (shared by
-    every job of that schedule for the hour); None for a schedule that cannot be read."""
-    return stale_after_for(row.stale_after_seconds, row.cron, row.timezone, now)
-
-
 # The defaults of the `now` last asked about, by (expression, zone): a list of ten thousand
 # jobs shares one `now`, and hashing it (an aware datetime) per job costs more than the rest.
 _LAST: tuple[datetime | None, dict[tuple[str, str], int | None]] = (None, {})
 
 
 def stale_after_for(configured: int | None, cron: str, timezone: str, now: datetime) -> int | None:
-    """`stale_after_in_force` from the schedule's fields."""
+    """The configured value, or the default computed from the start of `now`'s hour (shared by
+    every job of that schedule for the hour); None for a schedule that cannot be read."""
     global _LAST
     if configured is not None:
         return configured
@@ -105,14 +100,7 @@ def _hour(now: datetime) -> datetime:
 
 def assess(row: ScheduleRow, stats: RunStats, now: datetime) -> Freshness:
     """The job's health at `now`, first matching rule wins (see the module's docstring)."""
-    stale_after = stale_after_in_force(row, now)
-    stale_at = None
-    if stale_after is not None:
-        since = row.enabled_at or row.created_at
-        if stats.last_success_at is not None and stats.last_success_at > since:
-            since = stats.last_success_at
-        stale_at = since + timedelta(seconds=stale_after)
-    health = health_of(row.enabled, stale_at, now, stats.last_outcome)
+    health, stale_after, stale_at = judge(row, stats.last_success_at, stats.last_outcome, now)
     return Freshness(
         health=health,
         stale_after_seconds=stale_after,
@@ -121,6 +109,21 @@ def assess(row: ScheduleRow, stats: RunStats, now: datetime) -> Freshness:
         stale_at=stale_at if health not in ("paused", "stale") else None,
         cause_run_id=stats.last_outcome_run_id,
     )
+
+
+def judge(
+    row: ScheduleRow, last_success_at: datetime | None, last_outcome: str | None, now: datetime
+) -> tuple[str, int | None, datetime | None]:
+    """`(health, stale_after_seconds in force, when it turns stale)` of a job whose last
+    success and newest outcome are given: the rules, without building a Freshness."""
+    stale_after = stale_after_for(row.stale_after_seconds, row.cron, row.timezone, now)
+    stale_at = None
+    if stale_after is not None:
+        since = row.enabled_at or row.created_at
+        if last_success_at is not None and last_success_at > since:
+            since = last_success_at
+        stale_at = since + timedelta(seconds=stale_after)
+    return health_of(row.enabled, stale_at, now, last_outcome), stale_after, stale_at
 
 
 def health_of(

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import Connection, text
 
-from shared.freshness import RunStats, health_of, stale_after_for
+from shared.freshness import RunStats, health_of, judge, stale_after_for
 from shared.schedules import ScheduleRow
 
 # Reported failures stop here (the stored count goes on): a number for people, not a meter.
@@ -98,6 +99,50 @@ def job_healths(conn: Connection) -> tuple[datetime, list[tuple[str, str, int | 
         outcome = None if state is None else "succeeded" if state == "succeeded" else "failed"
         found.append((name, health_of(enabled, stale_at, now_us, outcome), success, failures))
     return now, found
+
+
+class JobHealth(NamedTuple):
+    """What the admin shows of a job's health (the contract's job fields)."""
+
+    health: str
+    last_success_at: datetime | None
+    consecutive_failures: int
+    stale_after_seconds: int | None  # in force (None: the schedule cannot be read)
+
+
+RUN_STATS = text(
+    """
+    SELECT job_name, outcome_state, success_at,
+           CASE WHEN outcome_state IS NULL OR outcome_state = 'succeeded' THEN 0
+                ELSE LEAST(failures, :max_failures) END
+      FROM job_run_stats
+     WHERE CAST(:names AS text[]) IS NULL OR job_name = ANY(CAST(:names AS text[]))
+    """
+)
+
+
+def healths(
+    conn: Connection, rows: list[ScheduleRow], every: bool = False
+) -> tuple[datetime, list[JobHealth]]:
+    """The database's clock and the health of each of `rows` (schedules the caller read, in
+    its order): one read of the stats table (all of it when `every`: the caller read every
+    schedule) and the rules applied, with no per-job object but the answer."""
+    now = conn.execute(text("SELECT now()")).scalar_one()
+    names = None if every else [row.name for row in rows]
+    params = {"names": names, "max_failures": MAX_COUNTED_FAILURES}
+    stats = {r[0]: r for r in conn.execute(RUN_STATS, params)}  # by position: many rows
+    out = []
+    for row in rows:
+        found = stats.get(row.name)
+        if found is None or found[1] is None:  # no run with an outcome yet
+            health, stale_after, _ = judge(row, None, None, now)
+            out.append(JobHealth(health, None, 0, stale_after))
+            continue
+        _, state, success_at, failures = found
+        outcome = None if state is None else "succeeded" if state == "succeeded" else "failed"
+        health, stale_after, _ = judge(row, success_at, outcome, now)
+        out.append(JobHealth(health, success_at, failures, stale_after))
+    return now, out
 
 
 ERROR_CHARS = 100  # of a run's error, what recent_runs reads

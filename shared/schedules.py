@@ -61,8 +61,12 @@ def common_fields(schedule: ScheduleSeed | ScheduleRow) -> dict[str, Any]:
     return {name: getattr(schedule, name) for name in COMMON_FIELDS}
 
 
+# The table's columns in the dataclass's field order: rows are built by position.
+ROW_COLUMNS = [job_schedules.c[f.name] for f in fields(ScheduleRow)]
+
+
 def _row(row: Row[Any]) -> ScheduleRow:
-    return ScheduleRow(**row._mapping)
+    return ScheduleRow(*tuple(row))  # one value per field, in order
 
 
 def seed_schedules(conn: Connection, seeds: list[ScheduleSeed]) -> int:
@@ -84,7 +88,7 @@ def seed_schedules(conn: Connection, seeds: list[ScheduleSeed]) -> int:
 
 def list_schedules(conn: Connection, *, enabled_only: bool = False) -> list[ScheduleRow]:
     """Every schedule, by name."""
-    stmt = select(job_schedules).order_by(job_schedules.c.name)
+    stmt = select(*ROW_COLUMNS).order_by(job_schedules.c.name)
     if enabled_only:
         stmt = stmt.where(job_schedules.c.enabled)
     return [_row(r) for r in conn.execute(stmt)]
@@ -121,7 +125,7 @@ def list_targets(conn: Connection, names: set[str] | None = None) -> list[Schedu
 def lock_schedule(conn: Connection, name: str) -> ScheduleRow:
     """One schedule, its row locked until the transaction ends; raises UnknownJob."""
     row = conn.execute(
-        select(job_schedules).where(job_schedules.c.name == name).with_for_update()
+        select(*ROW_COLUMNS).where(job_schedules.c.name == name).with_for_update()
     ).first()
     if row is None:
         raise UnknownJob(f"unknown job {name!r}")
@@ -130,7 +134,7 @@ def lock_schedule(conn: Connection, name: str) -> ScheduleRow:
 
 def get_schedule(conn: Connection, name: str) -> ScheduleRow:
     """One schedule; raises UnknownJob."""
-    row = conn.execute(select(job_schedules).where(job_schedules.c.name == name)).first()
+    row = conn.execute(select(*ROW_COLUMNS).where(job_schedules.c.name == name)).first()
     if row is None:
         raise UnknownJob(f"unknown job {name!r}")
     return _row(row)
@@ -181,7 +185,7 @@ def update_schedule(
         update(job_schedules)
         .where(job_schedules.c.name == name)
         .values(**values)
-        .returning(*job_schedules.c)
+        .returning(*ROW_COLUMNS)
     ).one()
     return before, _row(row)
 
@@ -189,7 +193,7 @@ def update_schedule(
 def get_schedules(conn: Connection, names: set[str]) -> list[ScheduleRow]:
     """The rows of the named schedules that exist, by name."""
     stmt = (
-        select(job_schedules)
+        select(*ROW_COLUMNS)
         .where(job_schedules.c.name.in_(sorted(names)))
         .order_by(job_schedules.c.name)
     )
@@ -229,7 +233,7 @@ def create_schedule(
             stale_after_seconds=stale_after_seconds,
         )
         .on_conflict_do_nothing(index_elements=["name"])
-        .returning(*job_schedules.c)
+        .returning(*ROW_COLUMNS)
     ).first()
     if row is None:
         raise Conflict(f"a job named {name!r} already exists")

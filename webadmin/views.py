@@ -8,10 +8,11 @@ from functools import lru_cache
 
 from sqlalchemy import Connection
 
-from shared import run_stats, runs
+from shared import run_stats, runs, schedules
 from shared.cron import Schedule, parse_schedule
 from shared.errors import InvalidSchedule, UnknownJob
-from shared.freshness import Freshness, RunStats, assess
+from shared.freshness import judge
+from shared.run_stats import JobHealth
 from shared.runs import Run
 from shared.schedules import ScheduleRow, common_fields
 
@@ -22,7 +23,7 @@ class JobView:
     description: str
     next_run_at: datetime | None
     last_run: Run | None
-    freshness: Freshness
+    freshness: JobHealth
 
     def as_json(self) -> dict:
         s = self.schedule
@@ -39,7 +40,7 @@ class JobView:
         }
 
 
-def freshness_json(fresh: Freshness) -> dict:
+def freshness_json(fresh: JobHealth) -> dict:
     """The contract's freshness fields of a job."""
     return {
         "health": fresh.health,
@@ -49,9 +50,8 @@ def freshness_json(fresh: Freshness) -> dict:
     }
 
 
-def job_view(row: ScheduleRow, stats: RunStats, last_run: Run | None, now: datetime) -> JobView:
+def job_view(row: ScheduleRow, fresh: JobHealth, last_run: Run | None, now: datetime) -> JobView:
     """Compose a job's view; an invalid stored schedule says so instead of failing."""
-    fresh = assess(row, stats, now)
     try:
         schedule = parsed(row.cron, row.timezone)
     except InvalidSchedule as exc:
@@ -95,9 +95,16 @@ def describe(schedule: Schedule) -> str:
 
 def list_jobs(conn: Connection, names: list[str] | None = None) -> list[JobView]:
     """Every job (or the named ones) with health, by the database's clock."""
-    now, found = run_stats.job_stats(conn, names)
-    last = runs.last_runs(conn, [row.name for row, _ in found])
-    return [job_view(row, stats, last.get(row.name), now) for row, stats in found]
+    if names is None:
+        rows = schedules.list_schedules(conn)
+    else:
+        rows = schedules.get_schedules(conn, set(names))
+    now, found = run_stats.healths(conn, rows, every=names is None)
+    last = runs.last_runs(conn, [row.name for row in rows])
+    return [
+        job_view(row, fresh, last.get(row.name), now)
+        for row, fresh in zip(rows, found, strict=True)
+    ]
 
 
 def new_job(conn: Connection, row: ScheduleRow, had_runs: bool) -> JobView:
@@ -105,7 +112,9 @@ def new_job(conn: Connection, row: ScheduleRow, had_runs: bool) -> JobView:
     (its `created_at` is the transaction's `now()`, the clock `list_jobs` would read)."""
     if had_runs:
         return get_job(conn, row.name)
-    return job_view(row, RunStats(), None, row.created_at)
+    now = row.created_at
+    health, stale_after, _ = judge(row, None, None, now)
+    return job_view(row, JobHealth(health, None, 0, stale_after), None, now)
 
 
 def get_job(conn: Connection, name: str) -> JobView:

@@ -61,7 +61,7 @@ class Run:
             if isinstance(value, datetime):
                 value = value.isoformat()
             elif isinstance(value, dict | list):
-                value = deepcopy(value)
+                value = deepcopy(value) if value else type(value)()
             out[key] = value
         return out
 

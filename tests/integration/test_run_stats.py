@@ -16,7 +16,7 @@ import psycopg2
 import pytest
 from alembic import command
 
-from shared import migrate, run_stats, runs
+from shared import migrate, run_stats, runs, schedules
 from shared.db import dsn
 from shared.freshness import assess
 
@@ -187,8 +187,9 @@ def test_stats_table_matches_probing_the_runs(cur, engine, seed):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_metrics_healths_match_assess(cur, engine, seed):
-    """/metrics reads health without building objects per job: the same as `assess`."""
+def test_lean_healths_match_assess(cur, engine, seed):
+    """/metrics and the admin's lists read health without building objects per job: the
+    same as `assess`."""
     rnd = random.Random(seed)  # noqa: S311
     cur.execute(
         "UPDATE job_schedules SET enabled = (name <> 'job_c'), cron = '@every 10m',"
@@ -200,10 +201,13 @@ def test_metrics_healths_match_assess(cur, engine, seed):
         if k % 10:
             continue
         cur.execute("UPDATE job_runs SET finished_at = finished_at - interval '5 minutes'")
-        with engine.connect() as conn:
+        with engine.connect() as conn:  # one transaction: one now()
             now, found = run_stats.job_stats(conn)
-            same_now, healths = run_stats.job_healths(conn)  # one transaction: one now()
-        assert same_now == now
+            same_now, healths = run_stats.job_healths(conn)
+            rows = schedules.list_schedules(conn)
+            admin_now, admin = run_stats.healths(conn, rows, every=True)
+            _, some = run_stats.healths(conn, rows[1:3])
+        assert same_now == now == admin_now
         expected = []
         for row, stats in found:
             fresh = assess(row, stats, now)
@@ -211,6 +215,13 @@ def test_metrics_healths_match_assess(cur, engine, seed):
             micros = None if success is None else (success - EPOCH) // timedelta(microseconds=1)
             expected.append((row.name, fresh.health, micros, fresh.consecutive_failures))
         assert healths == expected
+        assert [row.name for row in rows] == [row.name for row, _ in found]
+        lean = [
+            (f.health, f.last_success_at, f.consecutive_failures, f.stale_after_seconds)
+            for f in (assess(row, stats, now) for row, stats in found)
+        ]
+        assert [tuple(h) for h in admin] == lean
+        assert [tuple(h) for h in some] == lean[1:3]
     assert {health for _, health, *_ in healths} >= {"paused", "stale"}
 
 
