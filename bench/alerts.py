@@ -2,10 +2,11 @@
 
 1. Fills a throwaway database with 10,000 schedules (20 kinds of cron) and 20 runs each, then
    times, in this process: the health the jobs list needs (`run_stats.healths`: one read of
-   the stats table and the rules applied to the schedules the list reads anyway), a /metrics scrape (snapshot and exposition), and for scale the whole of the
-   other two readers of every job's health: the body of GET /api/jobs (the same health, each
-   job's last run and next fire, as JSON) and the data of the /jobs page (the same, with each
-   job's newest runs for its sparkline; not the HTML).
+   the stats table and the rules applied to the schedules the list reads anyway), a /metrics
+   scrape (snapshot and exposition), and for scale the whole of the other two readers of
+   every job's health: the body of GET /api/jobs (the same health, each job's last run and
+   next fire, as JSON) and the data of the /jobs page (the same, with each job's newest runs
+   for its sparkline; not the HTML).
 2. Starts a real `srjobs scheduler` whose alerts go to an HTTP receiver on loopback, and
    records 50 changes of health (a run failing, then succeeding, for one job): the time from
    the run's outcome being committed to the webhook arriving.
