@@ -55,18 +55,17 @@ class Run:
         """JSON-ready dict; times in ISO 8601 with offset."""
         # Field by field, copying only `args` (a caller may change what it gets): asdict's deep
         # copy of every field costs more than the rest of a jobs list.
-        out: dict[str, Any] = {}
-        for key in RUN_FIELDS:
-            value = getattr(self, key)
-            if isinstance(value, datetime):
-                value = value.isoformat()
-            elif isinstance(value, dict | list):
-                value = deepcopy(value) if value else type(value)()
-            out[key] = value
+        out = {key: getattr(self, key) for key in RUN_FIELDS}
+        for key in TIME_FIELDS:
+            value = out[key]
+            if value is not None:
+                out[key] = value.isoformat()
+        out["args"] = deepcopy(self.args) if self.args else {}
         return out
 
 
 RUN_FIELDS = tuple(f.name for f in fields(Run))
+TIME_FIELDS = tuple(f.name for f in fields(Run) if "datetime" in str(f.type))
 RUN_COLUMNS = [job_runs.c[name] for name in RUN_FIELDS]
 
 
