@@ -45,9 +45,11 @@ from shared.runs.queries import (
     list_runs,
     pending_to_send,
     retries_of,
+    runs_query,
 )
 from shared.runs.transitions import (
     Finish,
+    Pruned,
     cancel_waiting,
     finish_many,
     mark_enqueued,
@@ -87,6 +89,7 @@ __all__ = [
     "Finish",
     "Orphan",
     "PendingSend",
+    "Pruned",
     "Run",
     "any_runs",
     "cancel_requested",
@@ -114,6 +117,7 @@ __all__ = [
     "prune_finished",
     "request_cancel",
     "retries_of",
+    "runs_query",
     "start_run",
     "start_run_prepared",
     "try_lock_job",

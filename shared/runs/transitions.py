@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 import psycopg2.extensions
@@ -92,13 +92,20 @@ UPDATE job_runs SET state = %(state)s, finished_at = now(), error = %(error)s
  WHERE id = %(id)s AND attempt = %(attempt)s AND state IN %(lost)s
 """
 
+# One batch of retention, oldest finished first along `job_runs_finished_at`, resuming after
+# the previous batch's last `finished_at` (`after`): no batch walks again over the index entries
+# of the rows the ones before it deleted. Only the doomed rows are locked, never the runs the
+# leader inserts; a row another transaction holds is skipped (the next run takes it).
 PRUNE = """
-DELETE FROM job_runs WHERE id IN (
+WITH doomed AS (
     SELECT id FROM job_runs
-     WHERE finished_at < now() - make_interval(days => %(days)s) AND state IN %(finished)s
+     WHERE finished_at >= %(after)s AND finished_at < %(cutoff)s AND state IN %(finished)s
      ORDER BY finished_at
      LIMIT %(batch)s
-       FOR UPDATE SKIP LOCKED)
+       FOR UPDATE SKIP LOCKED),
+gone AS (
+    DELETE FROM job_runs AS r USING doomed WHERE r.id = doomed.id RETURNING r.finished_at)
+SELECT count(*), max(finished_at) FROM gone
 """
 
 # A cancel: a waiting run is discarded at once; a running one is marked for its worker.
@@ -244,10 +251,29 @@ def mark_lost(conn: Db, run_id: int, attempt: int, state: str, error: str) -> bo
     return _execute(conn, MARK_LOST, params) == 1
 
 
-def prune_finished(conn: Db, older_than_days: int, batch: int) -> int:
-    """Delete up to `batch` finished runs older than the retention; return how many."""
-    params = {"days": older_than_days, "batch": batch, "finished": model.FINISHED_STATES}
-    return _execute(conn, PRUNE, params)
+@dataclass(frozen=True)
+class Pruned:
+    """One retention batch: how many runs it deleted and the newest `finished_at` among them."""
+
+    count: int
+    last_finished_at: datetime | None
+
+
+def prune_finished(conn: Db, cutoff: datetime, batch: int, after: datetime | None = None) -> Pruned:
+    """Delete up to `batch` finished runs that finished before `cutoff` (and at or after
+    `after`, the previous batch's `last_finished_at`), oldest first."""
+    params = {
+        "cutoff": cutoff,
+        "after": after or datetime.min.replace(tzinfo=UTC),
+        "batch": batch,
+        "finished": model.FINISHED_STATES,
+    }
+    if isinstance(conn, Connection):
+        row = conn.exec_driver_sql(PRUNE, params).one()
+    else:
+        conn.execute(PRUNE, params)
+        row = conn.fetchone()
+    return Pruned(int(row[0]), row[1])
 
 
 def try_lock_job(cursor: psycopg2.extensions.cursor, job_name: str) -> bool:

@@ -19,6 +19,7 @@ from alembic import command
 from shared import migrate, run_stats, runs, schedules
 from shared.db import dsn
 from shared.freshness import assess
+from worker.retention import prune_runs
 
 JOBS = ["job_a", "job_b", "job_c"]
 CANCELLED = "cancelled by admin"
@@ -275,3 +276,32 @@ def test_migration_backfills_existing_runs(engine, cur):
         command.upgrade(cfg, "head")
         conn.commit()
     assert answers(cur, TABLE) == expected
+
+
+def test_retention_prune_keeps_stats_exact(cur, engine):
+    """Pruning in batches removes jobs' newest successes and outcomes, and failures counted
+    after them: the stats still match the runs."""
+    old = datetime.now(UTC) - timedelta(days=30)
+    # job_a: all old (its newest success and outcome go); job_b: an old success, then old
+    # failures and a recent success; job_c: recent failures after an old success.
+    for job, states in (
+        ("job_a", ["failed", "succeeded", "discarded", "succeeded", "failed"]),
+        ("job_b", ["succeeded", "discarded", "failed", "discarded"]),
+        ("job_c", ["succeeded", "succeeded"]),
+    ):
+        for i, state in enumerate(states):
+            cur.execute(
+                "INSERT INTO job_runs (job_name, trigger, state, finished_at, attempt, error)"
+                " VALUES (%s, 'manual', %s, %s, 1, %s)",
+                (job, state, old + timedelta(minutes=i), None if state == "succeeded" else "E"),
+            )
+    cur.execute(
+        "INSERT INTO job_runs (job_name, trigger, state, finished_at, attempt, error) VALUES"
+        " ('job_b', 'manual', 'succeeded', now(), 1, NULL),"
+        " ('job_c', 'manual', 'discarded', now(), 1, 'E'), ('job_c', 'manual', 'failed', now(),"
+        " 1, 'E')"
+    )
+    before = answers(cur, ORACLE)
+    assert answers(cur, TABLE) == before
+    assert prune_runs(engine, 14, batch=2) == 8  # succeeded and discarded, older than 14 days
+    assert answers(cur, TABLE) == answers(cur, ORACLE) != before
