@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from scheduler import metrics
 from scheduler.alerting import Alerting
-from scheduler.executor import FireExecutor
+from scheduler.executor import FireExecutor, PassTimes
 from scheduler.jobstore import FencedJobStore
 from scheduler.leadership import LockSession
 from scheduler.listener import Changes, ScheduleListener
@@ -45,8 +45,11 @@ class LeaderScheduler(BackgroundScheduler):
         store.before_flush = executor.flush
 
     def _process_jobs(self) -> float | None:
+        started = time.perf_counter()
         try:
-            return super()._process_jobs()
+            wait = super()._process_jobs()
+            self._report_pass(started)
+            return wait
         except LeadershipLost as exc:
             logger.warning("scheduler pass stopped: %s", exc)
         except Exception:
@@ -55,6 +58,23 @@ class LeaderScheduler(BackgroundScheduler):
         self._executor.discard()
         self._store.discard()
         return PASS_RETRY_SECONDS
+
+    def _report_pass(self, started: float) -> None:
+        """One `fire_pass` event for a pass that fired: where its time went."""
+        times, self._executor.times = self._executor.times, PassTimes()
+        store_ms, self._store.store_ms = self._store.store_ms, 0.0
+        if times.fires:
+            logger.info(
+                "pass fired %d run(s)",
+                times.fires,
+                extra={
+                    "event": "fire_pass",
+                    "fires": times.fires,
+                    "pass_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "record_ms": round(times.record_ms, 1),
+                    "store_ms": round(store_ms, 1),
+                },
+            )
 
 
 class LeaderTerm:
