@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 class Sender(Protocol):
-    def send(self, run: Run, actor: str, queue: str) -> None: ...
+    def send_many(self, fired: list[tuple[Run, str, str]]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class PassTimes:
     fires: int = 0
     record_ms: float = 0.0
     store_ms: float = 0.0
+    handed_ms: float = 0.0  # from the newest slot to the hand-over to the outbox
 
 
 def placeholder(**kwargs: object) -> None:
@@ -66,6 +67,7 @@ class FireExecutor(BaseExecutor):
         self._min_grace = min_grace_seconds
         self._due: list[Due] = []
         self.times = PassTimes()
+        self._fired: list[tuple[Due, Run | None, float]] = []  # handed over, not yet logged
 
     def submit_job(self, job: Job, run_times: list[datetime]) -> None:
         # Called by APScheduler's loop for each due job; the fire is recorded at flush().
@@ -101,7 +103,8 @@ class FireExecutor(BaseExecutor):
         self._due.append(Due(job.id, slot, target.actor, target.queue, target.args))
 
     def flush(self) -> None:
-        """Record every buffered fire in one fenced statement, then hand them to the outbox.
+        """Record every buffered fire in one fenced statement, then hand them to the outbox
+        in one piece; `report` logs them once the pass is done.
 
         The job store calls this before it writes the pass's next run times, so a slot is
         only ever marked done in the store after its run exists.
@@ -113,12 +116,20 @@ class FireExecutor(BaseExecutor):
         recorded = self._lock_session.record_cron_runs(
             [(d.job, d.slot) for d in due], [d.args for d in due]
         )
+        now = datetime.now(UTC)
         self.times.record_ms += (time.perf_counter() - started) * 1000
         self.times.fires += len(recorded)
         runs = {(run.job_name, run.scheduled_at): run for run in recorded}
-        now = datetime.now(UTC)
-        for d in due:
-            run = runs.get((d.job, d.slot))
+        fired = [(d, runs.get((d.job, d.slot))) for d in due]
+        newest = max(d.slot for d in due)
+        self.times.handed_ms = (datetime.now(UTC) - newest).total_seconds() * 1000
+        self._sender.send_many([(run, d.actor, d.queue) for d, run in fired if run is not None])
+        self._fired.extend((d, run, (now - d.slot).total_seconds()) for d, run in fired)
+
+    def report(self) -> None:
+        """Log and count the fires handed over since the last report (off the fire path)."""
+        fired, self._fired = self._fired, []
+        for d, run, lag in fired:
             if run is None:
                 logger.info(
                     "slot %s of %s already fired",
@@ -127,7 +138,6 @@ class FireExecutor(BaseExecutor):
                     extra={"event": "slot_already_fired", "job": d.job, "slot": d.slot.isoformat()},
                 )
                 continue
-            lag = (now - d.slot).total_seconds()
             metrics.FIRES.labels(d.job).inc()
             metrics.FIRE_LAG.observe(lag)
             logger.info(
@@ -143,11 +153,11 @@ class FireExecutor(BaseExecutor):
                     "lag_s": lag,
                 },
             )
-            self._sender.send(run, d.actor, d.queue)
 
     def discard(self) -> None:
         """Forget buffered fires of a failed pass; their slots stay due in the store."""
         self._due = []
+        self.times = PassTimes()
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
         raise NotImplementedError("submit_job does the work")

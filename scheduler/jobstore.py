@@ -103,6 +103,7 @@ class FencedJobStore(SQLAlchemyJobStore):
     def discard(self) -> None:
         """Forget a failed pass's buffered updates: its slots stay due."""
         self._updates = {}
+        self.store_ms = 0.0
 
     def start(self, scheduler: BaseScheduler, alias: str) -> None:
         # The migrations own the table: skip the base class's CREATE TABLE.

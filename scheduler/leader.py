@@ -8,7 +8,6 @@ import time
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine
 
 from scheduler import metrics
@@ -22,6 +21,7 @@ from scheduler.reconciler import Reconciler
 from scheduler.slots import catch_up_from, is_missed, misfire_grace_seconds
 from scheduler.sync import Mirror
 from shared import schedules
+from shared.brokers import SenderBroker
 from shared.errors import LeadershipLost
 from shared.settings import Settings
 
@@ -54,13 +54,17 @@ class LeaderScheduler(BackgroundScheduler):
             logger.warning("scheduler pass stopped: %s", exc)
         except Exception:
             logger.exception("scheduler pass failed; retrying in %ss", PASS_RETRY_SECONDS)
-        # Nothing of a failed pass is kept: its slots are still due in the store.
+        # Nothing of a failed pass is kept: its slots are still due in the store (fires
+        # recorded before the failure were handed over: they are logged).
+        self._executor.report()
         self._executor.discard()
         self._store.discard()
         return PASS_RETRY_SECONDS
 
     def _report_pass(self, started: float) -> None:
         """One `fire_pass` event for a pass that fired: where its time went."""
+        pass_ms = round((time.perf_counter() - started) * 1000, 1)
+        self._executor.report()
         times, self._executor.times = self._executor.times, PassTimes()
         store_ms, self._store.store_ms = self._store.store_ms, 0.0
         if times.fires:
@@ -70,9 +74,10 @@ class LeaderScheduler(BackgroundScheduler):
                 extra={
                     "event": "fire_pass",
                     "fires": times.fires,
-                    "pass_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "pass_ms": pass_ms,
                     "record_ms": round(times.record_ms, 1),
                     "store_ms": round(store_ms, 1),
+                    "handed_ms": round(times.handed_ms, 1),
                 },
             )
 
@@ -81,7 +86,7 @@ class LeaderTerm:
     """Runs from winning the lock until it is lost or the service stops."""
 
     def __init__(
-        self, settings: Settings, engine: Engine, broker: RedisBroker, lock: LockSession
+        self, settings: Settings, engine: Engine, broker: SenderBroker, lock: LockSession
     ) -> None:
         self.settings = settings
         self.engine = engine
