@@ -169,7 +169,7 @@ class Outbox(threading.Thread):
         """Send in order, a pipeline of SEND_CHUNK messages per Redis round trip, then mark
         the sent runs enqueued in one statement (each chunk's time); False when the broker
         failed. A failed chunk's runs stay pending (any of them may have reached Redis: a copy
-        sent again is a stale copy to the worker); fresh runs after it are not tried."""
+        sent again is a stale copy to the worker); later chunks are not tried."""
         sent: list[tuple[Run, datetime]] = []
         try:
             for start in range(0, len(batch), SEND_CHUNK):
@@ -182,7 +182,8 @@ class Outbox(threading.Thread):
                     self.broker.enqueue_many([run_message(p.run, a, q) for p, a, q in chunk])
                 except BROKER_ERRORS as exc:
                     self.broker_down = True
-                    self._failed(batch[start:] if fresh else chunk, str(exc))
+                    # Fresh runs all wait for a retry; a re-send pass stops at its oldest run.
+                    self._failed(batch[start:] if fresh else chunk[:1], str(exc))
                     return False
                 sent_at = datetime.now(UTC)
                 sent.extend((p.run, sent_at) for p, _, _ in chunk)

@@ -189,11 +189,14 @@ class SenderBroker(RedisBroker):
 
     def enqueue_many(self, messages: Sequence[Message]) -> None:
         """Send messages (no delay) in one round trip: a pipeline of the broker's own
-        `enqueue` script calls, not a transaction. When it raises, any of them may or may not
-        be queued, as with a single send whose answer was lost."""
+        `enqueue` script calls, not a transaction, ending with the replica wait on a
+        Sentinel group (the pipeline has its own connection: WAIT must follow on it). When it
+        raises, any of them may or may not be queued, as with a single send whose answer was
+        lost."""
         if not messages:
             return
         dispatch = self.scripts["dispatch"]
+        wait = is_replicated(self.client) and time.monotonic() >= self.lagging_until
         with self.client.pipeline(transaction=False) as pipe:
             for message in messages:
                 message = message.copy(options={"redis_message_id": str(uuid4())})
@@ -212,21 +215,27 @@ class SenderBroker(RedisBroker):
                     message.encode(),
                 ]
                 dispatch(keys=[self.namespace], args=args, client=pipe)
-            pipe.execute()
+            if wait:
+                pipe.execute_command("WAIT", 1, REPLICA_ACK_MS)
+            answers = pipe.execute()
         for message in messages:
             self.emit_after("enqueue", message, None)
-        self._await_replica(messages[-1].message_id)
+        if wait and answers[-1] < 1:
+            self._replica_lagging(messages[-1].message_id)
 
     def _await_replica(self, message_id: str) -> None:
         if is_replicated(self.client) and time.monotonic() >= self.lagging_until:
             if self.client.wait(1, REPLICA_ACK_MS) < 1:
-                self.lagging_until = time.monotonic() + REPLICA_LAG_BACKOFF_SECONDS
-                logger.warning(
-                    "no replica confirmed message %s within %d ms",
-                    message_id,
-                    REPLICA_ACK_MS,
-                    extra={"event": "replica_ack_missing"},
-                )
+                self._replica_lagging(message_id)
+
+    def _replica_lagging(self, message_id: str) -> None:
+        self.lagging_until = time.monotonic() + REPLICA_LAG_BACKOFF_SECONDS
+        logger.warning(
+            "no replica confirmed message %s within %d ms",
+            message_id,
+            REPLICA_ACK_MS,
+            extra={"event": "replica_ack_missing"},
+        )
 
     def close(self) -> None:
         super().close()

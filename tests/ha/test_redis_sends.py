@@ -57,3 +57,16 @@ def test_a_send_returns_once_the_replica_has_it(redis_group, caplog):
         wait_for(lambda: queued(replica) == 22, 10, "the replica to catch up")
     finally:
         broker.close()  # the group and its data go at the end of the test
+
+
+def test_a_batch_sent_in_one_pipeline_returns_once_the_replica_has_all_of_it(redis_group):
+    primary = redis_group.primary()
+    replica = next(p for p in redis_group.nodes if p != primary)
+    broker = sender_broker(redis_group.url, NAMESPACE, socket_timeout=5)
+    try:
+        for batch in range(5):
+            broker.enqueue_many([message(batch * 200 + n) for n in range(200)])
+            # Read at once, no polling: the WAIT ending the pipeline already saw every send.
+            assert queued(replica) == (batch + 1) * 200
+    finally:
+        broker.close()
