@@ -4,7 +4,7 @@ import signal
 import time
 from datetime import datetime
 
-from tests.support.logs import events, ts, wait_event
+from tests.support.logs import events, wait_event
 from tests.support.schedulers import (
     assert_every_slot_once,
     cron_slots,
