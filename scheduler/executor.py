@@ -48,6 +48,7 @@ class PassTimes:
     record_ms: float = 0.0
     store_ms: float = 0.0
     handed_ms: float = 0.0  # from the newest slot to the hand-over to the outbox
+    newest_slot: float = 0.0  # the newest fired slot (epoch seconds)
 
 
 def placeholder(**kwargs: object) -> None:
@@ -122,6 +123,7 @@ class FireExecutor(BaseExecutor):
         runs = {(run.job_name, run.scheduled_at): run for run in recorded}
         fired = [(d, runs.get((d.job, d.slot))) for d in due]
         newest = max(d.slot for d in due)
+        self.times.newest_slot = newest.timestamp()
         self.times.handed_ms = (datetime.now(UTC) - newest).total_seconds() * 1000
         self._sender.send_many([(run, d.actor, d.queue) for d, run in fired if run is not None])
         self._fired.extend((d, run, (now - d.slot).total_seconds()) for d, run in fired)

@@ -45,10 +45,10 @@ class LeaderScheduler(BackgroundScheduler):
         store.before_flush = executor.flush
 
     def _process_jobs(self) -> float | None:
-        started = time.perf_counter()
+        started, woke = time.perf_counter(), time.time()
         try:
             wait = super()._process_jobs()
-            self._report_pass(started)
+            self._report_pass(started, woke)
             return wait
         except LeadershipLost as exc:
             logger.warning("scheduler pass stopped: %s", exc)
@@ -61,7 +61,7 @@ class LeaderScheduler(BackgroundScheduler):
         self._store.discard()
         return PASS_RETRY_SECONDS
 
-    def _report_pass(self, started: float) -> None:
+    def _report_pass(self, started: float, woke: float) -> None:
         """One `fire_pass` event for a pass that fired: where its time went."""
         pass_ms = round((time.perf_counter() - started) * 1000, 1)
         self._executor.report()
@@ -77,6 +77,7 @@ class LeaderScheduler(BackgroundScheduler):
                     "pass_ms": pass_ms,
                     "record_ms": round(times.record_ms, 1),
                     "store_ms": round(store_ms, 1),
+                    "woke_ms": round((woke - times.newest_slot) * 1000, 1),
                     "handed_ms": round(times.handed_ms, 1),
                 },
             )
