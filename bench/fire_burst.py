@@ -31,7 +31,8 @@ def breakdown(leader: Proc) -> str:
         return "no fire_pass events"
     return (
         f"leader per pass (median of {len(passes)}): {_median(passes, 'fires'):.0f} fires,"
-        f" pass {_median(passes, 'pass_ms'):.1f} ms (record {_median(passes, 'record_ms'):.1f},"
+        f" pass {_median(passes, 'pass_ms'):.1f} ms (due jobs read {_median(passes, 'due_ms'):.1f},"
+        f" record {_median(passes, 'record_ms'):.1f},"
         f" store {_median(passes, 'store_ms'):.1f}), woke {_median(passes, 'woke_ms'):.1f} ms"
         f" and handed to the outbox"
         f" {_median(passes, 'handed_ms'):.1f} ms after the slot; outbox per batch"

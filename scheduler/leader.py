@@ -67,6 +67,7 @@ class LeaderScheduler(BackgroundScheduler):
         self._executor.report()
         times, self._executor.times = self._executor.times, PassTimes()
         store_ms, self._store.store_ms = self._store.store_ms, 0.0
+        due_ms, self._store.due_ms = self._store.due_ms, 0.0
         if times.fires:
             logger.info(
                 "pass fired %d run(s)",
@@ -75,6 +76,7 @@ class LeaderScheduler(BackgroundScheduler):
                     "event": "fire_pass",
                     "fires": times.fires,
                     "pass_ms": pass_ms,
+                    "due_ms": round(due_ms, 1),
                     "record_ms": round(times.record_ms, 1),
                     "store_ms": round(store_ms, 1),
                     "woke_ms": round((woke - times.newest_slot) * 1000, 1),
