@@ -26,6 +26,8 @@ from shared.runs import Run
 
 logger = logging.getLogger(__name__)
 
+LOG_EACH_FIRE_UP_TO = 100  # fires of a pass logged one `run_fired` line each (INFO)
+
 
 class Sender(Protocol):
     def send_many(self, fired: list[tuple[Run, str, str]]) -> None: ...
@@ -131,6 +133,9 @@ class FireExecutor(BaseExecutor):
     def report(self) -> None:
         """Log and count the fires handed over since the last report (off the fire path)."""
         fired, self._fired = self._fired, []
+        # A line per fire costs more than the rest of a large pass: it then goes to DEBUG,
+        # and the pass's `fire_pass` event (INFO) counts the fires.
+        level = logging.INFO if len(fired) <= LOG_EACH_FIRE_UP_TO else logging.DEBUG
         for d, run, lag in fired:
             if run is None:
                 logger.info(
@@ -142,7 +147,8 @@ class FireExecutor(BaseExecutor):
                 continue
             metrics.FIRES.labels(d.job).inc()
             metrics.FIRE_LAG.observe(lag)
-            logger.info(
+            logger.log(
+                level,
                 "fired %s slot %s as run %d",
                 d.job,
                 d.slot.isoformat(),

@@ -115,14 +115,18 @@ class Outbox(threading.Thread):
                 continue
             handovers, last = self._drain(item)
             batch = [o for h in handovers for o in h.runs]
+
+            def release(handovers: list[Handover] = handovers) -> None:
+                for handover in handovers:
+                    handover.done.set()
+
             try:
                 if self._drop and self.stopping.is_set():
                     return
                 if batch:
-                    self._send_fresh(batch)
+                    self._send_fresh(batch, release)
             finally:
-                for handover in handovers:
-                    handover.done.set()
+                release()
             if last:
                 return  # the stop marker comes after every run fired before the stop
 
@@ -138,12 +142,13 @@ class Outbox(threading.Thread):
                 return handovers, False
         return handovers, True
 
-    def _send_fresh(self, batch: list[Outgoing]) -> None:
-        """Send just-fired runs; one `fires_sent` event says where the time went."""
+    def _send_fresh(self, batch: list[Outgoing], sent: Callable[[], None]) -> None:
+        """Send just-fired runs (`sent` is called once they are sent or left pending, before
+        they are marked enqueued); one `fires_sent` event says where the time went."""
         started = time.perf_counter()
         self._mark_ms = 0.0
         fresh = [(PendingSend(o.run, 0), o.actor, o.queue) for o in batch]
-        self._safely(functools.partial(self._send_all, fresh, fresh=True))
+        self._safely(functools.partial(self._send_all, fresh, fresh=True, done=sent))
         total_ms = (time.perf_counter() - started) * 1000
         logger.info(
             "sent %d fired run(s)",
@@ -165,7 +170,12 @@ class Outbox(threading.Thread):
         except Exception:
             logger.exception("outbox step failed; the next pass retries")
 
-    def _send_all(self, batch: list[tuple[PendingSend, str, str]], fresh: bool) -> bool:
+    def _send_all(
+        self,
+        batch: list[tuple[PendingSend, str, str]],
+        fresh: bool,
+        done: Callable[[], None] = lambda: None,
+    ) -> bool:
         """Send in order, a pipeline of SEND_CHUNK messages per Redis round trip, then mark
         the sent runs enqueued in one statement (each chunk's time); False when the broker
         failed. A failed chunk's runs stay pending (any of them may have reached Redis: a copy
@@ -189,6 +199,7 @@ class Outbox(threading.Thread):
                 sent.extend((p.run, sent_at) for p, _, _ in chunk)
             return True
         finally:
+            done()
             self._mark_sent(sent)
 
     def _mark_sent(self, sent: list[tuple[Run, datetime]]) -> None:
