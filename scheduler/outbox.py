@@ -88,6 +88,8 @@ class Outbox(threading.Thread):
         """Hand a pass's just-recorded runs over for sending (called by the executor), and
         wait (at most HANDOVER_WAIT_SECONDS) until they are sent or left pending: the caller's
         next steps (the job store's write, logging) would otherwise slow the send down."""
+        if not fired:
+            return
         handed_at = time.perf_counter()
         done = threading.Event()
         self._queue.put(
