@@ -28,6 +28,7 @@ MODULES = [
     ("scheduler_reload", 0.08),
     ("scheduler_failover", 0.17),
     ("fire_lag", 0.12),
+    ("fire_burst", 0.10),
     ("worker_throughput", 0.15),
     ("admin_latency", 0.15),
     ("scheduler_scale", 0.10),

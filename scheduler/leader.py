@@ -8,12 +8,11 @@ import time
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine
 
 from scheduler import metrics
 from scheduler.alerting import Alerting
-from scheduler.executor import FireExecutor
+from scheduler.executor import FireExecutor, PassTimes
 from scheduler.jobstore import FencedJobStore
 from scheduler.leadership import LockSession
 from scheduler.listener import Changes, ScheduleListener
@@ -22,6 +21,7 @@ from scheduler.reconciler import Reconciler
 from scheduler.slots import catch_up_from, is_missed, misfire_grace_seconds
 from scheduler.sync import Mirror
 from shared import schedules
+from shared.brokers import SenderBroker
 from shared.errors import LeadershipLost
 from shared.settings import Settings
 
@@ -45,23 +45,51 @@ class LeaderScheduler(BackgroundScheduler):
         store.before_flush = executor.flush
 
     def _process_jobs(self) -> float | None:
+        started, woke = time.perf_counter(), time.time()
         try:
-            return super()._process_jobs()
+            wait = super()._process_jobs()
+            self._report_pass(started, woke)
+            return wait
         except LeadershipLost as exc:
             logger.warning("scheduler pass stopped: %s", exc)
         except Exception:
             logger.exception("scheduler pass failed; retrying in %ss", PASS_RETRY_SECONDS)
-        # Nothing of a failed pass is kept: its slots are still due in the store.
+        # Nothing of a failed pass is kept: its slots are still due in the store (fires
+        # recorded before the failure were handed over: they are logged).
+        self._executor.report()
         self._executor.discard()
         self._store.discard()
         return PASS_RETRY_SECONDS
+
+    def _report_pass(self, started: float, woke: float) -> None:
+        """One `fire_pass` event for a pass that fired: where its time went."""
+        pass_ms = round((time.perf_counter() - started) * 1000, 1)
+        self._executor.report()
+        times, self._executor.times = self._executor.times, PassTimes()
+        store_ms, self._store.store_ms = self._store.store_ms, 0.0
+        due_ms, self._store.due_ms = self._store.due_ms, 0.0
+        if times.fires:
+            logger.info(
+                "pass fired %d run(s)",
+                times.fires,
+                extra={
+                    "event": "fire_pass",
+                    "fires": times.fires,
+                    "pass_ms": pass_ms,
+                    "due_ms": round(due_ms, 1),
+                    "record_ms": round(times.record_ms, 1),
+                    "store_ms": round(store_ms, 1),
+                    "woke_ms": round((woke - times.newest_slot) * 1000, 1),
+                    "handed_ms": round(times.handed_ms, 1),
+                },
+            )
 
 
 class LeaderTerm:
     """Runs from winning the lock until it is lost or the service stops."""
 
     def __init__(
-        self, settings: Settings, engine: Engine, broker: RedisBroker, lock: LockSession
+        self, settings: Settings, engine: Engine, broker: SenderBroker, lock: LockSession
     ) -> None:
         self.settings = settings
         self.engine = engine

@@ -13,16 +13,16 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import redis
-from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler import metrics
 from shared import runs, schedules
+from shared.brokers import SenderBroker
 from shared.dispatch import make_sender, run_message, send_backoff_seconds
 from shared.runs import PendingSend, Run
 from shared.settings import Settings
@@ -31,13 +31,14 @@ logger = logging.getLogger(__name__)
 
 PASS_SECONDS = 1.0
 BATCH = 200
-MARK_EVERY = 20  # sent runs marked enqueued per statement
+HANDOVER_WAIT_SECONDS = 1.0  # how long the executor waits for its pass's runs to be sent
+SEND_CHUNK = 250  # messages per Redis pipeline, marked enqueued in one statement
 MAX_SEND_ATTEMPTS = 30  # with the 60 s backoff cap: about 25 minutes of broker failures
 ORPHAN_AFTER_SECONDS = 10.0  # a run never sent for this long lost its sender
 BROKER_ERRORS = (redis.RedisError, OSError)
 
 
-def make_broker(settings: Settings) -> RedisBroker:
+def make_broker(settings: Settings) -> SenderBroker:
     """A send-only broker whose Redis calls time out instead of hanging the outbox."""
     return make_sender(settings, retry_on_timeout=False)
 
@@ -54,24 +55,48 @@ class Outgoing:
     run: Run
     actor: str
     queue: str
+    handed_at: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(frozen=True)
+class Handover:
+    """One pass's runs, and the signal that they were sent (or left pending)."""
+
+    runs: list[Outgoing]
+    done: threading.Event
 
 
 class Outbox(threading.Thread):
     """Sends what the executor fires at once, and every second re-sends due pending runs."""
 
-    def __init__(self, settings: Settings, engine: Engine, broker: RedisBroker) -> None:
+    def __init__(self, settings: Settings, engine: Engine, broker: SenderBroker) -> None:
         super().__init__(name="srjobs-outbox", daemon=True)
         self.settings = settings
         self.engine = engine
         self.broker = broker
         self.stopping = threading.Event()
         self._drop = False
-        self._queue: queue.Queue[Outgoing | None] = queue.Queue()
+        self._queue: queue.Queue[Handover | None] = queue.Queue()
         self.broker_down = False
+        self._mark_ms = 0.0  # spent marking sent runs enqueued, for the `fires_sent` event
 
     def send(self, run: Run, actor: str, queue: str) -> None:
-        """Hand a just-recorded run over for sending (called by the executor)."""
-        self._queue.put(Outgoing(run, actor, queue))
+        """Hand one just-recorded run over for sending."""
+        self.send_many([(run, actor, queue)])
+
+    def send_many(self, fired: list[tuple[Run, str, str]]) -> None:
+        """Hand a pass's just-recorded runs over for sending (called by the executor), and
+        wait (at most HANDOVER_WAIT_SECONDS) until they are sent or left pending: the caller's
+        next steps (the job store's write, logging) would otherwise slow the send down."""
+        if not fired:
+            return
+        handed_at = time.perf_counter()
+        done = threading.Event()
+        self._queue.put(
+            Handover([Outgoing(run, actor, queue, handed_at) for run, actor, queue in fired], done)
+        )
+        if self.is_alive():
+            done.wait(HANDOVER_WAIT_SECONDS)
 
     def stop(self, drop: bool) -> None:
         """Stop; `drop` abandons unsent runs (left pending for the next leader's outbox)."""
@@ -90,25 +115,54 @@ class Outbox(threading.Thread):
                 self._safely(self.resend_pending)
                 next_pass = time.monotonic() + PASS_SECONDS
                 continue
-            batch, last = self._drain(item)
-            if self._drop and self.stopping.is_set():
-                return
-            if batch:
-                fresh = [(PendingSend(o.run, 0), o.actor, o.queue) for o in batch]
-                self._safely(functools.partial(self._send_all, fresh, fresh=True))
+            handovers, last = self._drain(item)
+            batch = [o for h in handovers for o in h.runs]
+
+            def release(handovers: list[Handover] = handovers) -> None:
+                for handover in handovers:
+                    handover.done.set()
+
+            try:
+                if self._drop and self.stopping.is_set():
+                    return
+                if batch:
+                    self._send_fresh(batch, release)
+            finally:
+                release()
             if last:
                 return  # the stop marker comes after every run fired before the stop
 
-    def _drain(self, first: Outgoing | None) -> tuple[list[Outgoing], bool]:
+    def _drain(self, first: Handover | None) -> tuple[list[Handover], bool]:
         """Everything queued now (one pass's fires go out together); True at the stop marker."""
-        batch, item = [], first
+        handovers: list[Handover] = []
+        item = first
         while item is not None:
-            batch.append(item)
+            handovers.append(item)
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                return batch, False
-        return batch, True
+                return handovers, False
+        return handovers, True
+
+    def _send_fresh(self, batch: list[Outgoing], sent: Callable[[], None]) -> None:
+        """Send just-fired runs (`sent` is called once they are sent or left pending, before
+        they are marked enqueued); one `fires_sent` event says where the time went."""
+        started = time.perf_counter()
+        self._mark_ms = 0.0
+        fresh = [(PendingSend(o.run, 0), o.actor, o.queue) for o in batch]
+        self._safely(functools.partial(self._send_all, fresh, fresh=True, done=sent))
+        total_ms = (time.perf_counter() - started) * 1000
+        logger.info(
+            "sent %d fired run(s)",
+            len(batch),
+            extra={
+                "event": "fires_sent",
+                "runs": len(batch),
+                "wait_ms": round((started - batch[0].handed_at) * 1000, 1),
+                "send_ms": round(total_ms - self._mark_ms, 1),
+                "mark_ms": round(self._mark_ms, 1),
+            },
+        )
 
     def _safely(self, work: Callable[[], object]) -> None:
         try:
@@ -118,40 +172,46 @@ class Outbox(threading.Thread):
         except Exception:
             logger.exception("outbox step failed; the next pass retries")
 
-    def _send_all(self, batch: list[tuple[PendingSend, str, str]], fresh: bool) -> bool:
-        """Send in order, marking the sent runs enqueued a few at a time; False when the broker
-        failed (fresh runs after the failure are marked for a retry, not tried)."""
+    def _send_all(
+        self,
+        batch: list[tuple[PendingSend, str, str]],
+        fresh: bool,
+        done: Callable[[], None] = lambda: None,
+    ) -> bool:
+        """Send in order, a pipeline of SEND_CHUNK messages per Redis round trip, then mark
+        the sent runs enqueued in one statement (each chunk's time); False when the broker
+        failed. A failed chunk's runs stay pending (any of them may have reached Redis: a copy
+        sent again is a stale copy to the worker); later chunks are not tried."""
         sent: list[tuple[Run, datetime]] = []
         try:
-            for k, (pending, actor, queue_name) in enumerate(batch):
+            for start in range(0, len(batch), SEND_CHUNK):
+                chunk = batch[start : start + SEND_CHUNK]
                 if self.broker_down and fresh:
                     # Do not wait on a broker known to be down: the pass retries with backoff.
-                    for rest, _, _ in batch[k:]:
-                        self._failed(rest, "the broker was unreachable")
+                    self._failed(batch[start:], "the broker was unreachable")
                     return False
                 try:
-                    self.broker.enqueue(run_message(pending.run, actor, queue_name))
+                    self.broker.enqueue_many([run_message(p.run, a, q) for p, a, q in chunk])
                 except BROKER_ERRORS as exc:
                     self.broker_down = True
-                    self._failed(pending, str(exc))
-                    if fresh:
-                        for rest, _, _ in batch[k + 1 :]:
-                            self._failed(rest, "the broker was unreachable")
+                    # Fresh runs all wait for a retry; a re-send pass stops at its oldest run.
+                    self._failed(batch[start:] if fresh else chunk[:1], str(exc))
                     return False
-                sent.append((pending.run, datetime.now(UTC)))
-                if len(sent) == MARK_EVERY:  # so the admin sees them enqueued soon
-                    self._mark_sent(sent)
-                    sent = []
+                sent_at = datetime.now(UTC)
+                sent.extend((p.run, sent_at) for p, _, _ in chunk)
             return True
         finally:
+            done()
             self._mark_sent(sent)
 
     def _mark_sent(self, sent: list[tuple[Run, datetime]]) -> None:
         if not sent:
             return
+        started = time.perf_counter()
         ids = [run.id for run, _ in sent]
         with self.engine.begin() as conn:
             runs.mark_enqueued_many(conn, ids, [at for _, at in sent])
+        self._mark_ms += (time.perf_counter() - started) * 1000
         logger.info(
             "enqueued %d run(s): %s",
             len(sent),
@@ -159,11 +219,17 @@ class Outbox(threading.Thread):
             extra={"run_ids": ids},
         )
 
-    def _failed(self, pending: PendingSend, reason: str) -> None:
-        run, attempts = pending.run, pending.send_attempts + 1
-        delay = retry_delay(attempts)
-        with self.engine.begin() as conn:
-            if delay is None:
+    def _failed(self, failed: list[tuple[PendingSend, str, str]], reason: str) -> None:
+        """Count a failed hand-over of each run (one statement): pending for a retry, or
+        discarded once out of attempts."""
+        retry: list[tuple[Run, float]] = []
+        for pending, _, _ in failed:
+            run, attempts = pending.run, pending.send_attempts + 1
+            delay = retry_delay(attempts)
+            if delay is not None:
+                retry.append((run, delay))
+                continue
+            with self.engine.begin() as conn:
                 runs.mark_finished(
                     conn,
                     run.id,
@@ -171,21 +237,23 @@ class Outbox(threading.Thread):
                     error=f"could not hand the run to the broker after {attempts} attempts:"
                     f" {reason}",
                 )
-            else:
-                runs.mark_send_failed(conn, run.id, delay)
-        if delay is None:
             metrics.OUTBOX_SENDS.labels("given_up").inc()
             logger.error("gave up sending run %d of %s: %s", run.id, run.job_name, reason)
-        else:
-            metrics.OUTBOX_SENDS.labels("failed").inc()
-            logger.warning(
-                "broker unreachable, run %d of %s stays pending (retry in %.0fs): %s",
-                run.id,
-                run.job_name,
-                delay,
-                reason,
-                extra={"job": run.job_name, "run_id": run.id},
-            )
+        if not retry:
+            return
+        with self.engine.begin() as conn:
+            runs.mark_send_failed_many(conn, [r.id for r, _ in retry], [d for _, d in retry])
+        metrics.OUTBOX_SENDS.labels("failed").inc(len(retry))
+        first, delay = retry[0]
+        logger.warning(
+            "broker unreachable, %d run(s) stay pending (run %d of %s: retry in %.0fs): %s",
+            len(retry),
+            first.id,
+            first.job_name,
+            delay,
+            reason,
+            extra={"job": first.job_name, "run_id": first.id, "runs": len(retry)},
+        )
 
     def resend_pending(self) -> None:
         """One pass: re-send due pending runs, oldest first, until the broker fails."""

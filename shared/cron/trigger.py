@@ -10,6 +10,7 @@ version: read as version 0.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,9 @@ from shared.cron.parse import parse_schedule
 from shared.cron.schedule import Schedule
 
 STATE_VERSION = 1
+# The job store unpickles every due job on every pass: parse each (expression, zone) once,
+# not once per job per pass (a Schedule is immutable).
+_parsed = functools.lru_cache(maxsize=4096)(parse_schedule)
 
 
 class UnknownStateVersion(ValueError):
@@ -36,7 +40,7 @@ class ScheduleTrigger(BaseTrigger):
     def schedule(self) -> Schedule:
         """The parsed schedule (parsed on first use after unpickling)."""
         if self._schedule is None:
-            self._schedule = parse_schedule(*self._source)
+            self._schedule = _parsed(*self._source)
         return self._schedule
 
     def get_next_fire_time(

@@ -31,9 +31,11 @@ UPDATE job_runs AS r
 """
 
 MARK_SEND_FAILED = """
-UPDATE job_runs
-   SET send_attempts = send_attempts + 1, next_send_at = now() + make_interval(secs => %(delay)s)
- WHERE id = %(id)s AND state = %(pending)s
+UPDATE job_runs AS r
+   SET send_attempts = r.send_attempts + 1,
+       next_send_at = now() + make_interval(secs => v.delay)
+  FROM unnest(CAST(%(ids)s AS bigint[]), CAST(%(delays)s AS float8[])) AS v(id, delay)
+ WHERE r.id = v.id AND r.state = %(pending)s
 """
 
 # A message is stale when it carries an attempt older than the run's: a `failed` attempt is
@@ -158,8 +160,17 @@ def mark_enqueued(conn: Db, run_id: int) -> bool:
 
 def mark_send_failed(conn: Db, run_id: int, retry_in_seconds: float) -> None:
     """Count a failed hand-over to the broker; the run stays pending for the outbox."""
-    params = {"id": run_id, "delay": retry_in_seconds, "pending": model.PENDING}
-    _execute(conn, MARK_SEND_FAILED, params)
+    mark_send_failed_many(conn, [run_id], [retry_in_seconds])
+
+
+def mark_send_failed_many(
+    conn: Db, run_ids: Sequence[int], retry_in_seconds: Sequence[float]
+) -> int:
+    """`mark_send_failed` for many runs in one statement (each with its own delay)."""
+    if not run_ids:
+        return 0
+    params = {"ids": list(run_ids), "delays": list(retry_in_seconds), "pending": model.PENDING}
+    return _execute(conn, MARK_SEND_FAILED, params)
 
 
 def start_run(db: Db, run_id: int, attempt: int, node: str, worker: str | None = None) -> bool:

@@ -23,8 +23,8 @@ class Collect:
     def __init__(self) -> None:
         self.sent = []
 
-    def send(self, run, actor, queue) -> None:
-        self.sent.append((run.id, actor, queue))
+    def send_many(self, fired) -> None:
+        self.sent.extend((run.id, actor, queue) for run, actor, queue in fired)
 
 
 @pytest.fixture
