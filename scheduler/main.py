@@ -11,6 +11,7 @@ from scheduler.service import SchedulerService
 from shared.health import HealthServer
 from shared.logsetup import setup_logging
 from shared.settings import Settings
+from shared.signals import act_soon
 from shared.startup import ready_to_start
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         logger.info("received %s: stopping", signal.Signals(signum).name)
-        service.request_stop()
+        act_soon(service.request_stop)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)

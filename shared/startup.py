@@ -24,6 +24,7 @@ from shared.dependencies import PROBE_SECONDS, UNAVAILABLE, Dependency, dependen
 from shared.errors import NotMigrated, SrjobsError
 from shared.migrate import check_migrated
 from shared.settings import Settings
+from shared.signals import act_soon
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,8 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     previous = {sig: signal.getsignal(sig) for sig in signals}
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        if not stop.is_set():  # a second one (Dramatiq's parent forwards a group's) is a no-op
+            act_soon(stop.set)
 
     for sig in signals:
         signal.signal(sig, on_signal)

@@ -28,6 +28,7 @@ import redis
 from shared.brokers import parse_redis_url, redis_client
 from shared.db import dsn
 from shared.settings import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL
+from shared.signals import act_soon
 
 STOP_SECONDS = 10
 POLL_SECONDS = 0.5  # how often the services are checked
@@ -230,7 +231,7 @@ def main(argv: list[str]) -> int:
         say(f"admin at http://127.0.0.1:{port}/jobs  (Ctrl-C stops everything)")
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
+            signal.signal(signum, lambda *_: act_soon(stop.set))
         while not stop.wait(POLL_SECONDS):
             if any(p.poll() is not None for p in procs):
                 # Ctrl-C reaches the services too: one may exit before this process runs its

@@ -2,6 +2,7 @@
 driven by a fake clock: no server and no real waiting."""
 
 import logging
+import signal
 import threading
 
 import pytest
@@ -13,6 +14,7 @@ from shared.startup import (
     StartupInterrupted,
     probe_timeout,
     retry_delay,
+    stop_on_signals,
     wait_for_dependencies,
 )
 
@@ -113,3 +115,24 @@ def test_errors_that_do_not_mean_down_are_not_retried():
 
     with pytest.raises(KeyError):
         wait_for_dependencies([Dependency("postgres", "database", "h:1", broken)], 60, FakeTime())
+
+
+def test_a_stop_signal_while_the_wait_holds_its_lock_does_not_hang():
+    """A signal handler runs between two bytecodes of the main thread, which may be inside
+    `stop.wait` holding the Event's lock (Dramatiq's parent forwards a second SIGTERM right
+    as the first one wakes the wait): the handler must not wait for that lock."""
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        handler = signal.getsignal(signal.SIGTERM)
+    assert callable(handler)
+
+    def signalled_inside_the_wait() -> None:
+        with stop._cond:  # what Event.wait holds on its way in and out
+            handler(signal.SIGTERM, None)
+            handler(signal.SIGTERM, None)
+
+    thread = threading.Thread(target=signalled_inside_the_wait, daemon=True)
+    thread.start()
+    thread.join(5)
+    assert not thread.is_alive(), "the handler waited for the lock its own thread holds"
+    assert stop.wait(5)
