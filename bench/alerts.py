@@ -94,11 +94,11 @@ def health_rows(quick: bool) -> list[dict]:
         engine = make_engine(settings)
         try:
             with engine.connect() as c:
-                rows = schedules.list_schedules(c)
+                stored = schedules.list_schedules(c)
 
             def jobs_list() -> None:  # what the jobs list and the API add for health
                 with engine.connect() as c:  # to the schedules they read anyway
-                    _, found = run_stats.healths(c, rows, every=True)
+                    _, found = run_stats.healths(c, stored, every=True)
                 assert len(found) >= jobs
 
             def scrape() -> None:
