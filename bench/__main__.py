@@ -41,6 +41,8 @@ MODULES = [
     ("memory", 0.05),
     # share 0: only when named, `python -m bench run_history` (~25 min: it fills 20M runs)
     ("run_history", 0.0),
+    # share 0: only when named, `python -m bench run_prune` (~3 min: run_history's prune phase)
+    ("run_prune", 0.0),
 ]
 # Modules that run only when named and may take longer than the shared total.
 OWN_BUDGET_S = {"run_history": 45 * 60}
