@@ -2,17 +2,16 @@
 Redis in pipelines and are marked enqueued together; Redis going away between two pipelines
 leaves the unsent runs pending, and they reach Redis once when it is back."""
 
-import json
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import redis
 from sqlalchemy import text
 
 from scheduler.outbox import SEND_CHUNK, Outbox, make_broker
 from shared import runs
+from tests.support.runs import queued_run_ids
 from tests.support.throwaway import ThrowawayRedis
 from tests.support.waiting import wait_for
 
@@ -32,15 +31,6 @@ def fire(engine, n: int) -> list[runs.Run]:
     fires = [(JOB, base - timedelta(seconds=i)) for i in range(n)]
     with engine.begin() as conn:
         return runs.create_cron_runs(conn, fires)
-
-
-def queued(url: str, namespace: str) -> list[int]:
-    client = redis.Redis.from_url(url)
-    try:
-        messages = client.hvals(f"{namespace}:default.msgs")
-    finally:
-        client.close()
-    return [json.loads(m)["options"]["srjobs_run_id"] for m in messages]
 
 
 def states(engine) -> dict[int, tuple[str, int, datetime | None]]:
@@ -69,7 +59,9 @@ def test_a_pass_goes_to_redis_in_pipelines_and_each_run_is_marked_enqueued(
     after = states(engine)
     assert {after[r.id][0] for r in fired} == {"enqueued"}
     assert all(after[r.id][2] is not None for r in fired)
-    assert sorted(queued(own_redis.url, settings.redis_namespace)) == sorted(r.id for r in fired)
+    assert sorted(queued_run_ids(own_redis.url, settings.redis_namespace)) == sorted(
+        r.id for r in fired
+    )
 
 
 def test_redis_going_away_between_pipelines_leaves_the_rest_pending_then_sent_once(
@@ -84,7 +76,7 @@ def test_redis_going_away_between_pipelines_leaves_the_rest_pending_then_sent_on
     def enqueue_then_redis_goes(messages):
         real_enqueue_many(messages)
         if not before_outage:  # after the first pipeline: Redis stops (its data with it)
-            before_outage.extend(queued(own_redis.url, settings.redis_namespace))
+            before_outage.extend(queued_run_ids(own_redis.url, settings.redis_namespace))
             own_redis.stop()
 
     outbox.broker.enqueue_many = enqueue_then_redis_goes  # type: ignore[method-assign]
@@ -105,6 +97,6 @@ def test_redis_going_away_between_pipelines_leaves_the_rest_pending_then_sent_on
         return not any(state == "pending" for state, _, _ in states(engine).values())
 
     wait_for(all_sent, 30, "the pending runs to be re-sent")
-    resent = queued(own_redis.url, settings.redis_namespace)
+    resent = queued_run_ids(own_redis.url, settings.redis_namespace)
     assert sorted(resent) == sorted(pending)  # each once, and none of those sent before
     assert set(before_outage).isdisjoint(resent)

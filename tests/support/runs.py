@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import redis
 from dramatiq import Message
 from sqlalchemy import Engine
 
@@ -64,3 +67,13 @@ def broker_copies(settings: Settings, run_id: int, dead_letters: bool = True) ->
         return found
     finally:
         client.close()
+
+
+def queued_run_ids(url: str, namespace: str, queue: str = "default") -> list[int]:
+    """The run ids of the messages waiting in a queue of the Redis at `url`."""
+    client = redis.Redis.from_url(url)
+    try:
+        messages = client.hvals(f"{namespace}:{queue}.msgs")
+    finally:
+        client.close()
+    return [json.loads(m)["options"][RUN_ID_OPTION] for m in messages]

@@ -1,11 +1,9 @@
 """Redis outage: fired runs stay pending, and reach the worker once when Redis is back."""
 
-import json
-
 import pytest
-import redis
 from sqlalchemy import text
 
+from tests.support.runs import queued_run_ids
 from tests.support.schedulers import set_cron, start_scheduler, stored_jobs
 from tests.support.throwaway import ThrowawayRedis
 from tests.support.waiting import wait_for
@@ -29,15 +27,6 @@ def runs_in(engine, *states):
             ),
             {"s": list(states)},
         ).all()
-
-
-def queued_run_ids(url: str, namespace: str) -> list[int]:
-    client = redis.Redis.from_url(url)
-    try:
-        messages = client.hvals(f"{namespace}:default.msgs")
-    finally:
-        client.close()
-    return [json.loads(m)["options"]["srjobs_run_id"] for m in messages]
 
 
 def test_runs_stay_pending_while_redis_is_down_and_reach_the_worker_once(
