@@ -105,14 +105,18 @@ def record_time(record: dict) -> float:
 
 @dataclass
 class Lab:
-    """A fresh migrated database and a Redis namespace; scheduler processes on demand."""
+    """A fresh migrated database and a Redis namespace; scheduler processes on demand.
+
+    With `database` the lab uses (creating it if missing) and keeps that database instead.
+    """
 
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     procs: list[Proc] = field(default_factory=list)
+    database: str | None = None
 
     def __enter__(self) -> Lab:
         base = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-        self.db_name = f"srjobs_bench_{self.tag}"
+        self.db_name = self.database or f"srjobs_bench_{self.tag}"
         self.settings = Settings(
             database_url=base.rsplit("/", 1)[0] + f"/{self.db_name}",
             redis_url=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
@@ -128,7 +132,8 @@ class Lab:
             proc.stop()
         shutil.rmtree(self.logdir, ignore_errors=True)
         self.engine.dispose()
-        drop_database(self.settings.database_url)
+        if self.database is None:
+            drop_database(self.settings.database_url)
         flush_namespace(self.settings.redis_url, self.settings.redis_namespace)
 
     def env(self, **extra: str) -> dict[str, str]:
