@@ -121,3 +121,13 @@ job_alert_state = Table(
     Column("health", Text, nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
 )
+
+# Lowest and highest run id per bucket of `created_at` (migration 0006; shared.runs.id_bounds).
+job_run_id_ranges = Table(
+    "job_run_id_ranges",
+    metadata,
+    Column("width", Integer, primary_key=True),
+    Column("starts_at", DateTime(timezone=True), primary_key=True),
+    Column("min_id", BigInteger, nullable=False),
+    Column("max_id", BigInteger, nullable=False),
+)

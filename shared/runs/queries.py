@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ARRAY, Connection, Select, Text, bindparam, func, or_, select, true
 
 from shared.errors import UnknownRun
+from shared.runs.id_bounds import max_id_before, min_id_from
 from shared.runs.model import FAILED, PENDING, RUN_COLUMNS, RUNNING, Run, to_run
 from shared.tables import job_runs, worker_nodes
 
@@ -55,10 +56,17 @@ def runs_query(
         stmt = stmt.where(runs_c.trigger == trigger)
     if before is not None:
         stmt = stmt.where(runs_c.id < before)
+    # The time filters stay exact; the id bounds they imply (shared.runs.id_bounds) let the
+    # scan along the ids start and stop near them. A naive time is compared by Postgres in its
+    # session's zone: it gets no bound.
     if since is not None:
         stmt = stmt.where(runs_c.created_at >= since)
+        if since.tzinfo is not None:
+            stmt = stmt.where(runs_c.id >= min_id_from(since))
     if until is not None:
         stmt = stmt.where(runs_c.created_at < until)
+        if until.tzinfo is not None:
+            stmt = stmt.where(runs_c.id <= max_id_before(until))
     return stmt
 
 
