@@ -13,8 +13,8 @@ time), so the run search cannot walk the ids to a time. With these ranges it can
 `until`; `created_at >= since` implies `id >= ` the lowest `min_id` over the buckets that end
 after `since`. Three widths keep either set small (up to 360 + 24 buckets, plus the days).
 
-A statement-level trigger adds each INSERT's runs: one upsert per (width, bucket) the
-statement touches (one per width for the leader's batch of fires, all created at the same
+A statement-level trigger adds each INSERT's runs (grouped by `created_at` first): one upsert
+per (width, bucket) the statement touches (one per width for the leader's batch of fires, all created at the same
 `now()`), in key order, so concurrent inserts cannot deadlock on them. A row trigger widens
 the ranges when `created_at` is changed by hand. Ranges only ever widen: runs deleted or
 moved leave them looser, never wrong.
@@ -28,7 +28,7 @@ branch_labels = None
 depends_on = None
 
 # The start of `r.created_at`'s bucket of `w.width` seconds (epoch-aligned, so UTC days).
-STARTS = "to_timestamp(floor(extract(epoch FROM r.created_at) / w.width) * w.width)"
+STARTS = "date_bin(w.width * interval '1 second', r.created_at, 'epoch')"
 WIDTHS = "(VALUES (10), (3600), (86400)) AS w(width)"
 UPSERT = """
 ON CONFLICT (width, starts_at) DO UPDATE
@@ -48,8 +48,10 @@ CREATE TABLE job_run_id_ranges (
 CREATE FUNCTION srjobs_run_ids_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO job_run_id_ranges AS g (width, starts_at, min_id, max_id)
-    SELECT w.width, {STARTS}, min(r.id), max(r.id)
-      FROM new_runs r CROSS JOIN {WIDTHS}
+    SELECT w.width, {STARTS}, min(r.min_id), max(r.max_id)
+      FROM (SELECT created_at, min(id) AS min_id, max(id) AS max_id
+              FROM new_runs GROUP BY created_at) AS r
+     CROSS JOIN {WIDTHS}
      GROUP BY 1, 2 ORDER BY 1, 2
     {UPSERT};
     RETURN NULL;
@@ -81,8 +83,7 @@ INSERT INTO job_run_id_ranges (width, starts_at, min_id, max_id)
 SELECT 10, {STARTS.replace("w.width", "10")}, min(r.id), max(r.id)
   FROM job_runs r GROUP BY 2;
 INSERT INTO job_run_id_ranges (width, starts_at, min_id, max_id)
-SELECT w.width, to_timestamp(floor(extract(epoch FROM g.starts_at) / w.width) * w.width),
-       min(g.min_id), max(g.max_id)
+SELECT w.width, {STARTS.replace("r.created_at", "g.starts_at")}, min(g.min_id), max(g.max_id)
   FROM job_run_id_ranges g CROSS JOIN (VALUES (3600), (86400)) AS w(width)
  WHERE g.width = 10
  GROUP BY 1, 2;
