@@ -13,11 +13,11 @@ time), so the run search cannot walk the ids to a time. With these ranges it can
 `until`; `created_at >= since` implies `id >= ` the lowest `min_id` over the buckets that end
 after `since`. Three widths keep either set small (up to 360 + 24 buckets, plus the days).
 
-A statement-level trigger adds each INSERT's runs (grouped by `created_at` first): one upsert
-per (width, bucket) the statement touches (one per width for the leader's batch of fires, all created at the same
-`now()`), in key order, so concurrent inserts cannot deadlock on them. A row trigger widens
-the ranges when `created_at` is changed by hand. Ranges only ever widen: runs deleted or
-moved leave them looser, never wrong.
+A statement-level trigger adds each INSERT's runs (grouped by `created_at` first): one
+upsert per (width, bucket) the statement touches (one per width for the leader's batch of
+fires, all created at the same `now()`), in key order, so concurrent inserts cannot deadlock
+on them. A row trigger widens the ranges when `created_at` is changed by hand. Ranges only
+ever widen: runs deleted or moved leave them looser, never wrong.
 """
 
 from alembic import op
