@@ -23,6 +23,7 @@ from shared.runs import Run
 from webadmin import views
 from webadmin.charts import Point, outcome
 from webadmin.inputs import RunQuery, ScheduleChange
+from webadmin.job_list import PER_PAGE, JobsQuery, Pager
 from webadmin.views import JobView
 
 logger = logging.getLogger(__name__)
@@ -39,16 +40,20 @@ def list_jobs(engine: Engine) -> list[JobView]:
         return views.list_jobs(conn)
 
 
-def jobs_with_sparks(engine: Engine) -> tuple[list[JobView], dict[str, list[Point]]]:
-    """Every job, and each one's newest runs for its sparkline."""
+def jobs_with_sparks(
+    engine: Engine, query: JobsQuery
+) -> tuple[list[JobView], dict[str, list[Point]], Pager]:
+    """A page of jobs, each one's newest runs for its sparkline, and where the page sits."""
     with engine.connect() as conn:
-        jobs = views.list_jobs(conn)
+        jobs, total = views.page_jobs(
+            conn, contains=query.contains, limit=PER_PAGE, offset=query.offset
+        )
         recent = run_stats.recent_runs(conn, [j.schedule.name for j in jobs], SPARK_RUNS)
     points = {
         name: [Point("run", outcome(state, error), seconds) for state, error, seconds in found]
         for name, found in recent.items()
     }
-    return jobs, points
+    return jobs, points, Pager(query, total, len(jobs))
 
 
 def get_job(engine: Engine, name: str) -> JobView:

@@ -99,7 +99,19 @@ def list_jobs(conn: Connection, names: list[str] | None = None) -> list[JobView]
         rows = schedules.list_schedules(conn)
     else:
         rows = schedules.get_schedules(conn, set(names))
-    now, found = run_stats.healths(conn, rows, every=names is None)
+    return _views(conn, rows, every=names is None)
+
+
+def page_jobs(
+    conn: Connection, *, contains: str, limit: int, offset: int
+) -> tuple[list[JobView], int]:
+    """A page of jobs by name (those whose name contains `contains`), and how many match."""
+    rows, total = schedules.page_schedules(conn, contains=contains, limit=limit, offset=offset)
+    return _views(conn, rows, every=False), total
+
+
+def _views(conn: Connection, rows: list[ScheduleRow], every: bool) -> list[JobView]:
+    now, found = run_stats.healths(conn, rows, every=every)
     last = runs.last_runs(conn, [row.name for row in rows])
     return [
         job_view(row, fresh, last.get(row.name), now)
