@@ -20,7 +20,7 @@ from shared.cron import parse_schedule
 from shared.dispatch import dispatch
 from shared.errors import UnknownJob, UnknownRun
 from shared.runs import Run
-from webadmin import views
+from webadmin import fastjson, views
 from webadmin.charts import Point, outcome
 from webadmin.inputs import RunQuery, ScheduleChange
 from webadmin.job_list import PER_PAGE, JobsQuery, Pager
@@ -38,6 +38,13 @@ def list_jobs(engine: Engine) -> list[JobView]:
     """Every job with its description, next fire and last run."""
     with engine.connect() as conn:
         return views.list_jobs(conn)
+
+
+def jobs_json(engine: Engine) -> bytes:
+    """Every job, as the JSON body of GET /api/jobs."""
+    with engine.connect() as conn:
+        jobs = views.list_jobs(conn)
+    return fastjson.dumps([j.as_data() for j in jobs])
 
 
 def jobs_with_sparks(

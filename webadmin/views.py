@@ -26,28 +26,37 @@ class JobView:
     freshness: JobHealth
 
     def as_json(self) -> dict:
+        """JSON-ready dict; times in ISO 8601 with offset."""
+        out = self.as_data()
+        for key in TIME_FIELDS:
+            value = out[key]
+            if value is not None:
+                out[key] = value.isoformat()
+        out["last_run"] = self.last_run.as_json() if self.last_run else None
+        return out
+
+    def as_data(self) -> dict:
+        """`as_json` with times as datetimes and `args` not copied: for a serialiser that
+        writes datetimes as ISO 8601 itself, at once (webadmin.fastjson)."""
         s = self.schedule
+        fresh = self.freshness
         return {
             **common_fields(s),
             "description": self.description,
             "job_description": s.description,
-            "next_run_at": self.next_run_at.isoformat() if self.next_run_at else None,
-            "last_run": self.last_run.as_json() if self.last_run else None,
-            "updated_at": s.updated_at.isoformat(),
-            **freshness_json(self.freshness),
+            "next_run_at": self.next_run_at,
+            "last_run": self.last_run.as_data() if self.last_run else None,
+            "updated_at": s.updated_at,
+            "health": fresh.health,
+            "last_success_at": fresh.last_success_at,
+            "consecutive_failures": fresh.consecutive_failures,
+            "stale_after_seconds": fresh.stale_after_seconds,
             "args": s.args,
             "declared": s.declared,
         }
 
 
-def freshness_json(fresh: JobHealth) -> dict:
-    """The contract's freshness fields of a job."""
-    return {
-        "health": fresh.health,
-        "last_success_at": fresh.last_success_at.isoformat() if fresh.last_success_at else None,
-        "consecutive_failures": fresh.consecutive_failures,
-        "stale_after_seconds": fresh.stale_after_seconds,
-    }
+TIME_FIELDS = ("next_run_at", "updated_at", "last_success_at")
 
 
 def job_view(row: ScheduleRow, fresh: JobHealth, last_run: Run | None, now: datetime) -> JobView:
