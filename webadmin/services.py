@@ -86,9 +86,11 @@ def job_detail(engine: Engine, name: str, query: RunQuery) -> JobDetail:
     """Everything the job page shows; raises UnknownJob."""
     with engine.connect() as conn:
         job = views.get_job(conn, name)
-        history = _page(conn, query, name)
-        entries = audit.list_for_job(conn, name, limit=AUDIT_SHOWN)
         newest = runs.list_runs(conn, name, limit=CHART_RUNS)
+        # The first page of an unfiltered history is the chart's newest runs: read once.
+        plain = query.limit <= CHART_RUNS and query == RunQuery(limit=query.limit, job=query.job)
+        history = newest[: query.limit] if plain else _page(conn, query, name)
+        entries = audit.list_for_job(conn, name, limit=AUDIT_SHOWN)
         job_alerts = alerts.list_alerts(conn, limit=AUDIT_SHOWN, job=name)
         actor = actors.find_actor(conn, job.schedule.actor)
     preview = []

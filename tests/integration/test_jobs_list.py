@@ -128,3 +128,32 @@ def test_jobs_json_service_matches_the_route(engine):
     with engine.connect() as conn:
         expected = [j.as_json() for j in views.list_jobs(conn)]
     assert json.loads(services.jobs_json(engine)) == expected
+
+
+RUN_ROW = re.compile(r'<tr data-run="(\d+)"')
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"limit": "3"}, {"limit": "120"}, {"state": "failed"}, {"trigger": "manual"}, "before"],
+)
+def test_job_page_history_is_the_runs_page(client, engine, params):
+    add_jobs(engine, ["hist"], random.Random(5))  # noqa: S311
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO job_runs (job_name, trigger, state, attempt)"
+                " SELECT 'hist', 'manual', CASE WHEN i % 3 = 0 THEN 'failed' ELSE 'succeeded'"
+                " END, 1 FROM generate_series(1, 130) AS i"
+            )
+        )
+        ids = conn.execute(
+            text("SELECT id FROM job_runs WHERE job_name = 'hist' ORDER BY id DESC")
+        ).scalars()
+        middle = list(ids)[60]
+    if params == "before":
+        params = {"before": str(middle)}
+    page = client.get("/jobs/hist", params=params)
+    api = client.get("/api/jobs/hist/runs", params=params)
+    assert page.status_code == api.status_code == 200
+    assert [int(i) for i in RUN_ROW.findall(page.text)] == [r["id"] for r in api.json()]
