@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from sqlalchemy import Connection
 
-from shared import run_stats, runs, schedules
+from shared import job_listing, run_stats, runs, schedules
 from shared.cron import Schedule, parse_schedule
 from shared.errors import InvalidSchedule, UnknownJob
 from shared.freshness import judge
@@ -105,10 +105,9 @@ def describe(schedule: Schedule) -> str:
 def list_jobs(conn: Connection, names: list[str] | None = None) -> list[JobView]:
     """Every job (or the named ones) with health, by the database's clock."""
     if names is None:
-        rows = schedules.list_schedules(conn)
-    else:
-        rows = schedules.get_schedules(conn, set(names))
-    return _views(conn, rows, every=names is None)
+        now, every = job_listing.every_job(conn)
+        return [job_view(row, fresh, last, now) for row, fresh, last in every]
+    return _views(conn, schedules.get_schedules(conn, set(names)))
 
 
 def page_jobs(
@@ -116,11 +115,12 @@ def page_jobs(
 ) -> tuple[list[JobView], int]:
     """A page of jobs by name (those whose name contains `contains`), and how many match."""
     rows, total = schedules.page_schedules(conn, contains=contains, limit=limit, offset=offset)
-    return _views(conn, rows, every=False), total
+    return _views(conn, rows), total
 
 
-def _views(conn: Connection, rows: list[ScheduleRow], every: bool) -> list[JobView]:
-    now, found = run_stats.healths(conn, rows, every=every)
+def _views(conn: Connection, rows: list[ScheduleRow]) -> list[JobView]:
+    """The views of the schedules the caller read: their stats and newest runs probed."""
+    now, found = run_stats.healths(conn, rows)
     last = runs.last_runs(conn, [row.name for row in rows])
     return [
         job_view(row, fresh, last.get(row.name), now)

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from starlette.responses import JSONResponse
 
+from shared import run_stats, runs, schedules
 from tests.support.admin import JOB, admin_client
 from webadmin import services, views
 from webadmin.job_list import PER_PAGE
@@ -71,13 +72,22 @@ def add_jobs(engine, names: list[str], rng: random.Random) -> None:
                 )
 
 
+def probed_jobs(conn) -> list[views.JobView]:
+    """Every job read as before the one-statement listing: schedules, stats, a probe per job."""
+    rows = schedules.list_schedules(conn)
+    now, found = run_stats.healths(conn, rows, every=True)
+    last = runs.last_runs(conn, [row.name for row in rows])
+    return [views.job_view(r, f, last.get(r.name), now) for r, f in zip(rows, found, strict=True)]
+
+
 def test_api_body_is_the_standard_librarys_on_random_histories(client, engine):
     rng = random.Random(16)  # noqa: S311
     add_jobs(engine, [f"j{i:03d}" for i in range(80)], rng)
     body = client.get("/api/jobs")
     assert body.status_code == 200 and body.headers["content-type"] == "application/json"
-    with engine.connect() as conn:
-        before = JSONResponse([j.as_json() for j in views.list_jobs(conn)]).body
+    with engine.connect() as conn:  # one transaction: one now() for both reads
+        before = JSONResponse([j.as_json() for j in probed_jobs(conn)]).body
+        assert [j.as_json() for j in views.list_jobs(conn)] == json.loads(before)
         newest = dict(
             conn.execute(
                 text(
