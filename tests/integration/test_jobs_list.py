@@ -12,7 +12,7 @@ from sqlalchemy import text
 from starlette.responses import JSONResponse
 
 from shared import run_stats, runs, schedules
-from tests.support.admin import JOB, admin_client
+from tests.support.admin import JOB, admin_client, csrf_token
 from webadmin import services, views
 from webadmin.job_list import PER_PAGE
 
@@ -167,3 +167,23 @@ def test_job_page_history_is_the_runs_page(client, engine, params):
     api = client.get("/api/jobs/hist/runs", params=params)
     assert page.status_code == api.status_code == 200
     assert [int(i) for i in RUN_ROW.findall(page.text)] == [r["id"] for r in api.json()]
+
+
+def test_run_now_goes_back_to_the_page_and_filter_it_came_from(client, engine):
+    add_jobs(engine, [f"job-{i:03d}" for i in range(PER_PAGE + 5)], random.Random(9))  # noqa: S311
+    page = client.get("/jobs?q=JOB&page=2").text
+    assert 'name="q" value="JOB"' in page and 'name="page" value="2"' in page
+    token = csrf_token(client, "/jobs")
+    answer = client.post(
+        "/jobs/job-051/run",
+        data={"csrf_token": token, "next": "/jobs", "q": "JOB", "page": "2"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert re.fullmatch(r"/jobs\?q=JOB&page=2&(started|busy)=\d+", answer.headers["location"])
+    evil = client.post(
+        "/jobs/job-051/run",
+        data={"csrf_token": token, "next": "/jobs", "q": "//evil.example"},
+        follow_redirects=False,
+    )
+    assert evil.headers["location"].startswith("/jobs?q=%2F%2Fevil.example&")
