@@ -24,13 +24,13 @@ import time
 
 import psycopg2
 from sqlalchemy import text
-from starlette.responses import JSONResponse
 
 from bench.support import bench_settings
 from shared import run_stats, schedules
 from shared.db import dsn, make_engine
 from tests.support.receiver import Receiver
 from webadmin import job_metrics, services
+from webadmin.job_list import JobsQuery
 
 COMMAND = "python -m bench alerts"
 CRONS = [
@@ -105,16 +105,16 @@ def health_rows(quick: bool) -> list[dict]:
                 job_metrics.exposition(job_metrics.snapshot(engine, settings))
 
             def api_body() -> None:  # what GET /api/jobs does after the request is parsed
-                JSONResponse([j.as_json() for j in services.list_jobs(engine)])
+                services.jobs_json(engine)
 
-            def page_data() -> None:  # what the /jobs page reads before rendering
-                services.jobs_with_sparks(engine)
+            def page_data() -> None:  # what the /jobs page reads before rendering (page 1)
+                services.jobs_with_sparks(engine, JobsQuery())
 
             for name, work in (
                 ("jobs list and API", jobs_list),
                 ("/metrics scrape", scrape),
                 ("whole GET /api/jobs body", api_body),
-                ("whole /jobs page data with sparklines", page_data),
+                ("whole /jobs page data with sparklines (first page)", page_data),
             ):
                 ms = timed(work, rounds)
                 rows.append(

@@ -184,7 +184,7 @@ def latencies(lab: Lab, rows: int, now: datetime, requests: int) -> list[dict]:
         "job history API": ([f"/api/jobs/{j}/runs" for j in jobs], plan(lab, {"job": "job_0042"})),
         "job page": ([f"/jobs/{j}" for j in jobs], "-"),
         "jobs list API (1,000 jobs)": (["/api/jobs"] * (requests // 5), "-"),
-        "jobs list page (1,000 jobs)": (["/jobs"] * (requests // 5), "-"),
+        "jobs list page (first 50 of 1,000 jobs)": (["/jobs"] * (requests // 5), "-"),
     }
     for label, draw in searches(rows, now).items():
         paths = [f"/api/runs?{_query(draw(rng))}" for _ in range(requests)]

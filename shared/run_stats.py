@@ -134,15 +134,28 @@ def healths(
     out = []
     for row in rows:
         found = stats.get(row.name)
-        if found is None or found[1] is None:  # no run with an outcome yet
-            health, stale_after, _ = judge(row, None, None, now)
-            out.append(JobHealth(health, None, 0, stale_after))
-            continue
-        _, state, success_at, failures = found
-        outcome = None if state is None else "succeeded" if state == "succeeded" else "failed"
-        health, stale_after, _ = judge(row, success_at, outcome, now)
-        out.append(JobHealth(health, success_at, failures, stale_after))
+        if found is None:
+            out.append(job_health(row, None, None, 0, now))
+        else:
+            out.append(job_health(row, found[1], found[2], found[3], now))
     return now, out
+
+
+def job_health(
+    row: ScheduleRow,
+    state: str | None,
+    success_at: datetime | None,
+    failures: int,
+    now: datetime,
+) -> JobHealth:
+    """A job's health from its stats row's values (`state`: its outcome state, None when no
+    run has an outcome yet; `failures` as RUN_STATS caps them)."""
+    if state is None:
+        health, stale_after, _ = judge(row, None, None, now)
+        return JobHealth(health, None, 0, stale_after)
+    outcome = "succeeded" if state == "succeeded" else "failed"
+    health, stale_after, _ = judge(row, success_at, outcome, now)
+    return JobHealth(health, success_at, failures, stale_after)
 
 
 ERROR_CHARS = 100  # of a run's error, what recent_runs reads

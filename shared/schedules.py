@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, select, text, update
+from sqlalchemy import Connection, Row, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 
 from shared.cron import parse_schedule
@@ -92,6 +92,19 @@ def list_schedules(conn: Connection, *, enabled_only: bool = False) -> list[Sche
     if enabled_only:
         stmt = stmt.where(job_schedules.c.enabled)
     return [_row(r) for r in conn.execute(stmt)]
+
+
+def page_schedules(
+    conn: Connection, *, contains: str, limit: int, offset: int
+) -> tuple[list[ScheduleRow], int]:
+    """A page of the schedules whose name contains `contains` (any case; every one when
+    empty), by name, and how many there are in all."""
+    match = job_schedules.c.name.icontains(contains, autoescape=True) if contains else None
+    rows = select(*ROW_COLUMNS).order_by(job_schedules.c.name).limit(limit).offset(offset)
+    count = select(func.count()).select_from(job_schedules)
+    if match is not None:
+        rows, count = rows.where(match), count.where(match)
+    return [_row(r) for r in conn.execute(rows)], conn.execute(count).scalar_one()
 
 
 @dataclass(frozen=True, slots=True)

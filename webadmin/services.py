@@ -20,9 +20,10 @@ from shared.cron import parse_schedule
 from shared.dispatch import dispatch
 from shared.errors import UnknownJob, UnknownRun
 from shared.runs import Run
-from webadmin import views
+from webadmin import fastjson, views
 from webadmin.charts import Point, outcome
 from webadmin.inputs import RunQuery, ScheduleChange
+from webadmin.job_list import PER_PAGE, JobsQuery, Pager
 from webadmin.views import JobView
 
 logger = logging.getLogger(__name__)
@@ -39,16 +40,27 @@ def list_jobs(engine: Engine) -> list[JobView]:
         return views.list_jobs(conn)
 
 
-def jobs_with_sparks(engine: Engine) -> tuple[list[JobView], dict[str, list[Point]]]:
-    """Every job, and each one's newest runs for its sparkline."""
+def jobs_json(engine: Engine) -> bytes:
+    """Every job, as the JSON body of GET /api/jobs."""
     with engine.connect() as conn:
         jobs = views.list_jobs(conn)
+    return fastjson.dumps([j.as_data() for j in jobs])
+
+
+def jobs_with_sparks(
+    engine: Engine, query: JobsQuery
+) -> tuple[list[JobView], dict[str, list[Point]], Pager]:
+    """A page of jobs, each one's newest runs for its sparkline, and where the page sits."""
+    with engine.connect() as conn:
+        jobs, total = views.page_jobs(
+            conn, contains=query.contains, limit=PER_PAGE, offset=query.offset
+        )
         recent = run_stats.recent_runs(conn, [j.schedule.name for j in jobs], SPARK_RUNS)
     points = {
         name: [Point("run", outcome(state, error), seconds) for state, error, seconds in found]
         for name, found in recent.items()
     }
-    return jobs, points
+    return jobs, points, Pager(query, total, len(jobs))
 
 
 def get_job(engine: Engine, name: str) -> JobView:
@@ -74,9 +86,11 @@ def job_detail(engine: Engine, name: str, query: RunQuery) -> JobDetail:
     """Everything the job page shows; raises UnknownJob."""
     with engine.connect() as conn:
         job = views.get_job(conn, name)
-        history = _page(conn, query, name)
-        entries = audit.list_for_job(conn, name, limit=AUDIT_SHOWN)
         newest = runs.list_runs(conn, name, limit=CHART_RUNS)
+        # The first page of an unfiltered history is the chart's newest runs: read once.
+        plain = query.limit <= CHART_RUNS and query == RunQuery(limit=query.limit, job=query.job)
+        history = newest[: query.limit] if plain else _page(conn, query, name)
+        entries = audit.list_for_job(conn, name, limit=AUDIT_SHOWN)
         job_alerts = alerts.list_alerts(conn, limit=AUDIT_SHOWN, job=name)
         actor = actors.find_actor(conn, job.schedule.actor)
     preview = []

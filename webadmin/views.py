@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from sqlalchemy import Connection
 
-from shared import run_stats, runs, schedules
+from shared import job_listing, run_stats, runs, schedules
 from shared.cron import Schedule, parse_schedule
 from shared.errors import InvalidSchedule, UnknownJob
 from shared.freshness import judge
@@ -26,28 +26,37 @@ class JobView:
     freshness: JobHealth
 
     def as_json(self) -> dict:
+        """JSON-ready dict; times in ISO 8601 with offset."""
+        out = self.as_data()
+        for key in TIME_FIELDS:
+            value = out[key]
+            if value is not None:
+                out[key] = value.isoformat()
+        out["last_run"] = self.last_run.as_json() if self.last_run else None
+        return out
+
+    def as_data(self) -> dict:
+        """`as_json` with times as datetimes and `args` not copied: for a serialiser that
+        writes datetimes as ISO 8601 itself, at once (webadmin.fastjson)."""
         s = self.schedule
+        fresh = self.freshness
         return {
             **common_fields(s),
             "description": self.description,
             "job_description": s.description,
-            "next_run_at": self.next_run_at.isoformat() if self.next_run_at else None,
-            "last_run": self.last_run.as_json() if self.last_run else None,
-            "updated_at": s.updated_at.isoformat(),
-            **freshness_json(self.freshness),
+            "next_run_at": self.next_run_at,
+            "last_run": self.last_run.as_data() if self.last_run else None,
+            "updated_at": s.updated_at,
+            "health": fresh.health,
+            "last_success_at": fresh.last_success_at,
+            "consecutive_failures": fresh.consecutive_failures,
+            "stale_after_seconds": fresh.stale_after_seconds,
             "args": s.args,
             "declared": s.declared,
         }
 
 
-def freshness_json(fresh: JobHealth) -> dict:
-    """The contract's freshness fields of a job."""
-    return {
-        "health": fresh.health,
-        "last_success_at": fresh.last_success_at.isoformat() if fresh.last_success_at else None,
-        "consecutive_failures": fresh.consecutive_failures,
-        "stale_after_seconds": fresh.stale_after_seconds,
-    }
+TIME_FIELDS = ("next_run_at", "updated_at", "last_success_at")
 
 
 def job_view(row: ScheduleRow, fresh: JobHealth, last_run: Run | None, now: datetime) -> JobView:
@@ -96,10 +105,22 @@ def describe(schedule: Schedule) -> str:
 def list_jobs(conn: Connection, names: list[str] | None = None) -> list[JobView]:
     """Every job (or the named ones) with health, by the database's clock."""
     if names is None:
-        rows = schedules.list_schedules(conn)
-    else:
-        rows = schedules.get_schedules(conn, set(names))
-    now, found = run_stats.healths(conn, rows, every=names is None)
+        now, every = job_listing.every_job(conn)
+        return [job_view(row, fresh, last, now) for row, fresh, last in every]
+    return _views(conn, schedules.get_schedules(conn, set(names)))
+
+
+def page_jobs(
+    conn: Connection, *, contains: str, limit: int, offset: int
+) -> tuple[list[JobView], int]:
+    """A page of jobs by name (those whose name contains `contains`), and how many match."""
+    rows, total = schedules.page_schedules(conn, contains=contains, limit=limit, offset=offset)
+    return _views(conn, rows), total
+
+
+def _views(conn: Connection, rows: list[ScheduleRow]) -> list[JobView]:
+    """The views of the schedules the caller read: their stats and newest runs probed."""
+    now, found = run_stats.healths(conn, rows)
     last = runs.last_runs(conn, [row.name for row in rows])
     return [
         job_view(row, fresh, last.get(row.name), now)

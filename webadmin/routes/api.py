@@ -8,14 +8,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from webadmin import bodies, cluster, control, inputs, services
+from webadmin import bodies, cluster, control, fastjson, inputs, services
 from webadmin.security import who
 
 
-async def list_jobs(request: Request) -> JSONResponse:
+async def list_jobs(request: Request) -> Response:
     """GET /api/jobs: every job."""
-    jobs = await run_in_threadpool(services.list_jobs, request.state.engine)
-    return JSONResponse([j.as_json() for j in jobs])
+    return fastjson.response(await run_in_threadpool(services.jobs_json, request.state.engine))
 
 
 async def create_job(request: Request) -> JSONResponse:

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from shared.errors import InvalidInput, InvalidSchedule, RunConflict
-from webadmin import bodies, inputs, services
+from webadmin import bodies, inputs, job_list, services
 from webadmin.rendering import render
 from webadmin.routes.pages import job_context
 from webadmin.security import CSRF_FIELD, who
@@ -32,9 +32,13 @@ async def read_form(request: Request) -> dict[str, str]:
     return fields
 
 
-def _back_to(name: str, fields: dict[str, str]) -> str:
-    """Only two places to go back to: the jobs list or this job's page."""
-    return "/jobs" if fields.get("next") == "/jobs" else f"/jobs/{quote(name, safe='')}"
+def _back_to(name: str, fields: dict[str, str], outcome: str) -> str:
+    """Only two places to go back to: the jobs list (the page and filter the form names) or
+    this job's page; `outcome` joins the query."""
+    if fields.get("next") == "/jobs":
+        back = job_list.jobs_query(fields).url()
+        return f"{back}{'&' if '?' in back else '?'}{outcome}"
+    return f"/jobs/{quote(name, safe='')}?{outcome}"
 
 
 async def save_schedule(request: Request) -> Response:
@@ -82,4 +86,4 @@ async def run_now(request: Request) -> Response:
         outcome = f"started={run.id}"
     except RunConflict as exc:
         outcome = f"busy={exc.run.id}"  # type: ignore[attr-defined]
-    return RedirectResponse(f"{_back_to(name, fields)}?{outcome}", 303)
+    return RedirectResponse(_back_to(name, fields, outcome), 303)

@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from shared.errors import InvalidSchedule
 from shared.settings import Settings
-from webadmin import cluster, inputs, services
+from webadmin import cluster, inputs, job_list, services
 from webadmin.rendering import render, tojson_compact
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -24,16 +24,29 @@ async def index(request: Request) -> Response:
 
 
 async def jobs_page(request: Request) -> Response:
-    """GET /jobs: every job with its health, schedule, next and last run, and Run now."""
-    jobs, sparks = await run_in_threadpool(services.jobs_with_sparks, request.state.engine)
-    context = {"jobs": jobs, "sparks": sparks, "notice": _notice(request), "nav": "jobs"}
+    """GET /jobs?q=&page=: a page of jobs (by name, filtered by name) with their health,
+    schedule, next and last run, and Run now."""
+    query = job_list.jobs_query(request.query_params)
+    jobs, sparks, pager = await run_in_threadpool(
+        services.jobs_with_sparks, request.state.engine, query
+    )
+    context = {
+        "jobs": jobs,
+        "sparks": sparks,
+        "pager": pager,
+        "notice": _notice(request),
+        "nav": "jobs",
+    }
     return render(request, "jobs.html", context)
 
 
 async def jobs_fragment(request: Request) -> Response:
-    """The jobs table rows, polled by the jobs page."""
-    jobs, sparks = await run_in_threadpool(services.jobs_with_sparks, request.state.engine)
-    return render(request, "_job_rows.html", {"jobs": jobs, "sparks": sparks})
+    """The jobs table rows of a page, polled by the jobs page."""
+    query = job_list.jobs_query(request.query_params)
+    jobs, sparks, pager = await run_in_threadpool(
+        services.jobs_with_sparks, request.state.engine, query
+    )
+    return render(request, "_job_rows.html", {"jobs": jobs, "sparks": sparks, "pager": pager})
 
 
 def _notice(request: Request) -> dict | None:

@@ -1,0 +1,58 @@
+"""Every job for the jobs list: its schedule, run stats and newest run, in one statement.
+
+Three reads (schedules, stats, a probe per job for its newest run) become one scan of the
+schedules joined with their stats and, per job, one probe of `job_runs_job_newest`; rows are
+read at once and built by position (a thousand rows: no per-row mapping), `args` as text
+(mostly `{}`, which needs no parser). The values are those of `schedules.list_schedules`,
+`run_stats.healths` and `runs.last_runs` read in one transaction:
+tests/integration/test_jobs_list.py compares them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, text
+
+from shared.db import load_json
+from shared.run_stats import ARGS, COLUMNS, FIELDS, MAX_COUNTED_FAILURES, JobHealth, job_health
+from shared.runs import Run
+from shared.runs.model import RUN_FIELDS
+from shared.schedules import ScheduleRow
+
+RUN_ARGS = RUN_FIELDS.index("args")
+STATS = 3  # outcome state, last success, failures (capped)
+LISTING = text(  # the column lists are the dataclasses' field names, nothing else
+    f"""
+    SELECT {", ".join(COLUMNS)},
+           st.outcome_state, st.success_at,
+           CASE WHEN st.outcome_state IS NULL OR st.outcome_state = 'succeeded' THEN 0
+                ELSE LEAST(st.failures, :max_failures) END,
+           {", ".join("CAST(r.args AS text)" if f == "args" else f"r.{f}" for f in RUN_FIELDS)}
+      FROM job_schedules s
+      LEFT JOIN job_run_stats st ON st.job_name = s.name
+      LEFT JOIN LATERAL (
+            SELECT {", ".join(RUN_FIELDS)} FROM job_runs
+             WHERE job_name = s.name ORDER BY id DESC LIMIT 1) AS r ON true
+     ORDER BY s.name
+    """  # noqa: S608
+)
+
+
+def every_job(conn: Connection) -> tuple[datetime, list[tuple[ScheduleRow, JobHealth, Run | None]]]:
+    """The database's clock and, by name, every schedule with its health and newest run."""
+    now = conn.execute(text("SELECT now()")).scalar_one()
+    found = []
+    run_at = FIELDS + STATS
+    for row in conn.execute(LISTING, {"max_failures": MAX_COUNTED_FAILURES}).all():
+        values = (*row[:ARGS], load_json(row[ARGS]), *row[ARGS + 1 : FIELDS])
+        schedule = ScheduleRow(*values)
+        fresh = job_health(schedule, row[FIELDS], row[FIELDS + 1], row[FIELDS + 2], now)
+        last = None
+        if row[run_at] is not None:
+            raw = row[run_at + RUN_ARGS]
+            args = None if raw is None else load_json(raw)
+            values = (*row[run_at : run_at + RUN_ARGS], args, *row[run_at + RUN_ARGS + 1 :])
+            last = Run(*values)
+        found.append((schedule, fresh, last))
+    return now, found
