@@ -22,9 +22,11 @@ JOB = "refresh_trace_summaries"
 class Collect:
     def __init__(self) -> None:
         self.sent = []
+        self.not_before = []
 
-    def send_many(self, fired) -> None:
+    def send_many(self, fired, not_before=None) -> None:
         self.sent.extend((run.id, actor, queue) for run, actor, queue in fired)
+        self.not_before.extend([not_before] * len(fired))
 
 
 @pytest.fixture
@@ -73,11 +75,13 @@ def test_unrecorded_fires_leave_their_slots_due(leader, engine, monkeypatch):
 
     monkeypatch.undo()
     fired = wait_for(lambda: slots(engine), 5, "the pass after the failure to fire")
-    assert len(fired) == 1 and fired[0].timestamp() > due  # the missed slots, coalesced
+    # The missed slots, coalesced into one fire; the next pass may have prepared the slot after.
+    assert fired[0].timestamp() > due and len(fired) <= 2
+    assert all((later - fired[0]).total_seconds() >= 1 for later in fired[1:])
     # The store moves on just after the fire is recorded (two statements): wait for it.
     wait_for(lambda: stored_next(engine) > fired[0].timestamp(), 5, "the store to move on")
     assert sender.sent and sender.sent[0][1:] == (JOB, "default")
-    assert fired[0] <= datetime.now(UTC)
+    assert fired[0] <= datetime.now(UTC) and sender.not_before[0] is None  # sent at once
 
 
 def test_a_job_gone_from_the_store_is_put_back_by_the_next_full_sync(leader, engine):
