@@ -11,6 +11,7 @@ from scheduler.executor import FireExecutor
 from scheduler.jobstore import FencedJobStore
 from scheduler.leader import LeaderScheduler
 from scheduler.leadership import LockSession
+from scheduler.lookahead import LOOKAHEAD_SECONDS
 from scheduler.sync import Mirror
 from shared import schedules
 from shared.errors import LeadershipLost
@@ -129,3 +130,21 @@ def test_loading_reads_every_stored_job_by_chunks_and_drops_unreadable_rows(
     with engine.connect() as conn:
         ids = conn.execute(text("SELECT id FROM apscheduler_jobs ORDER BY 1")).scalars().all()
     assert "broken" not in ids
+
+
+def test_a_pass_records_a_slot_ahead_and_hands_it_over_to_be_sent_at_the_slot(leader, engine):
+    scheduler, _, sender = leader
+    scheduler.resume()
+    wait_for(lambda: any(nb is not None for nb in sender.not_before), 5, "a fire prepared ahead")
+    with engine.connect() as conn:
+        ahead = conn.execute(
+            text(
+                "SELECT id, scheduled_at, created_at FROM job_runs"
+                " WHERE scheduled_at > created_at ORDER BY id LIMIT 1"
+            )
+        ).one()
+    # Recorded (pending) within the lookahead before its slot, handed over with that slot.
+    assert 0 < (ahead.scheduled_at - ahead.created_at).total_seconds() <= LOOKAHEAD_SECONDS + 0.05
+    held = dict(zip([i for i, _, _ in sender.sent], sender.not_before, strict=True))
+    assert held[ahead.id] == ahead.scheduled_at
+    wait_for(lambda: stored_next(engine) > ahead.scheduled_at.timestamp(), 5, "the store")
