@@ -3,7 +3,7 @@ once, not before the slot, and no slot is lost or fired twice."""
 
 import signal
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import text
 
@@ -39,7 +39,7 @@ def test_a_run_prepared_by_a_killed_leader_is_sent_once_by_the_next_not_before_i
     set_cron(engine, "@every 1s")
     a = start_scheduler(services, "node-a")
     wait_for(lambda: lock_holder(engine) == "node-a", 30, "node-a to lead")
-    b = start_scheduler(services, "node-b")
+    start_scheduler(services, "node-b")
     wait_for(lambda: waiting_for_lock(engine, "node-b"), 30, "node-b to wait for the lock")
     wait_for(lambda: len(cron_slots(engine)) >= 2, 20, "fires by node-a")
 
