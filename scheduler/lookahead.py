@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-LOOKAHEAD_SECONDS = 0.3
+LOOKAHEAD_SECONDS = 0.4
 
 
 def horizon(now: datetime, lookahead: float = LOOKAHEAD_SECONDS) -> datetime:

@@ -3,9 +3,6 @@ once, not before the slot, and no slot is lost or fired twice."""
 
 import signal
 import time
-from datetime import datetime
-
-from sqlalchemy import text
 
 from scheduler.sending import ORPHAN_AFTER_SECONDS
 from tests.support.runs import broker_copies, get
@@ -13,24 +10,12 @@ from tests.support.schedulers import (
     assert_every_slot_once,
     cron_slots,
     lock_holder,
+    prepared,
     set_cron,
     start_scheduler,
     waiting_for_lock,
 )
 from tests.support.waiting import wait_for
-
-
-def prepared(engine) -> tuple[int, datetime] | None:
-    """A run recorded ahead of its slot and not sent yet, with its slot."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            text(
-                "SELECT id, scheduled_at FROM job_runs WHERE state = 'pending'"
-                " AND scheduled_at > clock_timestamp() + interval '50 milliseconds'"
-                " ORDER BY id LIMIT 1"
-            )
-        ).first()
-    return (row.id, row.scheduled_at) if row else None
 
 
 def test_a_run_prepared_by_a_killed_leader_is_sent_once_by_the_next_not_before_its_slot(
