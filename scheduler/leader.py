@@ -46,7 +46,7 @@ class LeaderTerm:
         self._full_mutex = threading.Lock()  # one full reconcile at a time
         self._touched: set[str] | None = None  # names applied during a full reconcile's read
         lock.on_lost = self._on_lost
-        self.outbox = Outbox(settings, engine, broker, fence=lock.check)
+        self.outbox = Outbox(settings, engine, broker, fence=lambda: lock.confirm(engine))
         self.store = FencedJobStore(lock)
         self.scheduler = LeaderScheduler(
             self.store, FireExecutor(lock, self.outbox, settings.misfire_grace_seconds)

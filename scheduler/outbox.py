@@ -54,7 +54,7 @@ class Outbox(BatchSends, threading.Thread):
         threading.Thread.__init__(self, name="srjobs-outbox", daemon=True)
         BatchSends.__init__(self, engine, broker)
         self.settings = settings
-        self.fence = fence  # raises when this node no longer leads (LockSession.check)
+        self.fence = fence  # raises when this node no longer leads (LockSession.confirm)
         self.stopping = threading.Event()
         self._abandon = threading.Event()  # a stop that drops unsent runs
         self._held = Held()  # prepared ahead
