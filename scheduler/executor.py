@@ -30,7 +30,9 @@ LOG_EACH_FIRE_UP_TO = 100  # fires of a pass logged one `run_fired` line each (I
 
 
 class Sender(Protocol):
-    def send_many(self, fired: list[tuple[Run, str, str]]) -> None: ...
+    def send_many(
+        self, fired: list[tuple[Run, str, str]], not_before: datetime | None = None
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,8 @@ class FireExecutor(BaseExecutor):
 
     def flush(self) -> None:
         """Record every buffered fire in one fenced statement, then hand them to the outbox
-        in one piece; `report` logs them once the pass is done.
+        (one piece per slot to come, one for the slots past); `report` logs them once the
+        pass is done.
 
         The job store calls this before it writes the pass's next run times, so a slot is
         only ever marked done in the store after its run exists.
@@ -127,7 +130,14 @@ class FireExecutor(BaseExecutor):
         newest = max(d.slot for d in due)
         self.times.newest_slot = newest.timestamp()
         self.times.handed_ms = (datetime.now(UTC) - newest).total_seconds() * 1000
-        self._sender.send_many([(run, d.actor, d.queue) for d, run in fired if run is not None])
+        # Slots past go out at once; each slot to come is held by the outbox until it comes.
+        by_slot: dict[datetime | None, list[tuple[Run, str, str]]] = {}
+        for d, run in fired:
+            if run is not None:
+                key = d.slot if d.slot > now else None
+                by_slot.setdefault(key, []).append((run, d.actor, d.queue))
+        for slot, batch in sorted(by_slot.items(), key=lambda item: item[0] or now):
+            self._sender.send_many(batch, not_before=slot)
         self._fired.extend((d, run, (now - d.slot).total_seconds()) for d, run in fired)
 
     def report(self) -> None:
@@ -146,7 +156,7 @@ class FireExecutor(BaseExecutor):
                 )
                 continue
             metrics.FIRES.labels(d.job).inc()
-            metrics.FIRE_LAG.observe(lag)
+            metrics.FIRE_LAG.observe(max(0.0, lag))  # < 0: recorded ahead
             logger.log(
                 level,
                 "fired %s slot %s as run %d",

@@ -7,15 +7,15 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
 from scheduler import metrics
 from scheduler.alerting import Alerting
-from scheduler.executor import FireExecutor, PassTimes
+from scheduler.executor import FireExecutor
 from scheduler.jobstore import FencedJobStore
 from scheduler.leadership import LockSession
 from scheduler.listener import Changes, ScheduleListener
+from scheduler.loop import LeaderScheduler
 from scheduler.outbox import Outbox
 from scheduler.reconciler import Reconciler
 from scheduler.slots import catch_up_from, is_missed, misfire_grace_seconds
@@ -27,62 +27,8 @@ from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-PASS_RETRY_SECONDS = 0.5
 FULL_SYNC_ABOVE = 500  # a batch of notifications naming more jobs resyncs everything
 STOP_JOIN_SECONDS = 3.0
-
-
-class LeaderScheduler(BackgroundScheduler):
-    """APScheduler whose loop survives a failed pass (a database error mid-commit): the
-    stock loop thread dies on it and the leader would silently stop firing."""
-
-    def __init__(self, store: FencedJobStore, executor: FireExecutor) -> None:
-        super().__init__(
-            jobstores={"default": store}, executors={"default": executor}, timezone="UTC"
-        )
-        self._store = store
-        self._executor = executor
-        store.before_flush = executor.flush
-
-    def _process_jobs(self) -> float | None:
-        started, woke = time.perf_counter(), time.time()
-        try:
-            wait = super()._process_jobs()
-            self._report_pass(started, woke)
-            return wait
-        except LeadershipLost as exc:
-            logger.warning("scheduler pass stopped: %s", exc)
-        except Exception:
-            logger.exception("scheduler pass failed; retrying in %ss", PASS_RETRY_SECONDS)
-        # Nothing of a failed pass is kept: its slots are still due in the store (fires
-        # recorded before the failure were handed over: they are logged).
-        self._executor.report()
-        self._executor.discard()
-        self._store.discard()
-        return PASS_RETRY_SECONDS
-
-    def _report_pass(self, started: float, woke: float) -> None:
-        """One `fire_pass` event for a pass that fired: where its time went."""
-        pass_ms = round((time.perf_counter() - started) * 1000, 1)
-        self._executor.report()
-        times, self._executor.times = self._executor.times, PassTimes()
-        store_ms, self._store.store_ms = self._store.store_ms, 0.0
-        due_ms, self._store.due_ms = self._store.due_ms, 0.0
-        if times.fires:
-            logger.info(
-                "pass fired %d run(s)",
-                times.fires,
-                extra={
-                    "event": "fire_pass",
-                    "fires": times.fires,
-                    "pass_ms": pass_ms,
-                    "due_ms": round(due_ms, 1),
-                    "record_ms": round(times.record_ms, 1),
-                    "store_ms": round(store_ms, 1),
-                    "woke_ms": round((woke - times.newest_slot) * 1000, 1),
-                    "handed_ms": round(times.handed_ms, 1),
-                },
-            )
 
 
 class LeaderTerm:
@@ -100,7 +46,7 @@ class LeaderTerm:
         self._full_mutex = threading.Lock()  # one full reconcile at a time
         self._touched: set[str] | None = None  # names applied during a full reconcile's read
         lock.on_lost = self._on_lost
-        self.outbox = Outbox(settings, engine, broker)
+        self.outbox = Outbox(settings, engine, broker, fence=lambda: lock.confirm(engine))
         self.store = FencedJobStore(lock)
         self.scheduler = LeaderScheduler(
             self.store, FireExecutor(lock, self.outbox, settings.misfire_grace_seconds)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
@@ -29,6 +29,12 @@ logger = logging.getLogger(__name__)
 LEADER_LOCK_KEY = 0x5_1AB5_0003
 LOCK_NOT_AVAILABLE = "55P03"
 QUERY_CANCELED = "57014"
+# Whether a server process holds the leader lock (a bigint advisory key: high and low halves).
+HOLDS_LOCK = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = :pid"
+    " AND classid::bigint = :hi AND objid::bigint = :lo AND objsubid = 1"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
 POOLER_HINT = (
     "the leader lock session now runs in another server process: a transaction-mode pooler"
     " (such as PgBouncer in transaction mode) sits between the scheduler and Postgres; connect"
@@ -126,6 +132,21 @@ class LockSession:
                 logger.error("%s", POOLER_HINT)
                 self._lose()
                 raise LeadershipLost(POOLER_HINT)
+
+    def confirm(self, engine: Engine) -> None:
+        """Confirm, on a connection of `engine` (not waiting for this session's statements),
+        that this session still holds the lock; raises LeadershipLost."""
+        if not self.held or self.backend_pid is None:
+            raise LeadershipLost("this node does not hold the leader lock")
+        params = {
+            "pid": self.backend_pid,
+            "hi": LEADER_LOCK_KEY >> 32,
+            "lo": LEADER_LOCK_KEY & 0xFFFFFFFF,
+        }
+        with engine.connect() as conn:
+            holds = conn.execute(HOLDS_LOCK, params).scalar_one()
+        if not holds:
+            raise LeadershipLost("the leader lock session no longer holds the lock")
 
     def record_cron_run(self, job_name: str, slot: datetime) -> Run | None:
         """Insert the slot's run through the lock session: only a live leader can."""

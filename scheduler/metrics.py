@@ -7,7 +7,7 @@ from prometheus_client import Counter, Gauge, Histogram
 FIRES = Counter("srjobs_scheduler_fires", "Slots fired (a run recorded) per job", ["job"])
 FIRE_LAG = Histogram(
     "srjobs_scheduler_fire_lag_seconds",
-    "Time from a slot to its run being recorded",
+    "Time from a slot to its run being recorded (0 when recorded ahead of it)",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60),
 )
 MISSED = Counter(

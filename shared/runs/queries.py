@@ -134,9 +134,12 @@ def pending_to_send(
     """Pending runs due for a (re-)send, oldest first.
 
     Due: a failed send whose backoff has passed (any failed one when `eager`: the broker
-    answers again), or a run never sent for `orphan_after_seconds` (its sender died).
+    answers again), or a run never sent for `orphan_after_seconds` (its sender died) since
+    it was recorded or, for a run recorded ahead of its slot, since that slot: a run is
+    never re-sent before its slot.
     """
-    never_sent_due = runs_c.created_at + timedelta(seconds=orphan_after_seconds)
+    never_sent_since = func.greatest(runs_c.created_at, runs_c.scheduled_at)
+    never_sent_due = never_sent_since + timedelta(seconds=orphan_after_seconds)
     due = func.coalesce(runs_c.next_send_at, never_sent_due) <= func.now()
     if eager:
         due = or_(due, runs_c.next_send_at.is_not(None))

@@ -13,6 +13,7 @@ from scheduler.service import SchedulerService
 from shared import runs
 from shared.errors import LeadershipLost
 from srjobs.dev import free_port
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -39,6 +40,27 @@ def test_one_holder_and_a_fenced_insert(settings, lock, engine):
             lock.check()
     finally:
         other.close()
+
+
+def test_the_lock_is_confirmed_from_another_connection_while_the_session_is_busy(
+    settings, lock, engine
+):
+    with pytest.raises(LeadershipLost):
+        lock.confirm(engine)  # not acquired yet
+    assert lock.acquire(1)
+    with lock.fenced():  # the scheduler's statement in progress: confirm does not wait for it
+        lock.confirm(engine)
+    with engine.begin() as conn:  # the server ends the session (a freeze past the lease)
+        conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": lock.backend_pid})
+
+    def refused() -> bool:
+        try:
+            lock.confirm(engine)
+        except LeadershipLost:
+            return True
+        return False
+
+    wait_for(refused, 5, "the ended session's lock to be gone")
 
 
 def test_a_killed_lock_session_is_a_lost_leadership(settings, engine):

@@ -90,3 +90,17 @@ def assert_every_slot_once(slots: list[datetime], step: int = 1) -> None:
     assert len(seconds) == len(set(seconds)), f"duplicate slots: {seconds}"
     missing = sorted(set(range(seconds[0], seconds[-1] + 1, step)) - set(seconds))
     assert not missing, f"slots never fired: {missing}"
+
+
+def prepared(engine: Engine) -> tuple[int, datetime] | None:
+    """A run the leader recorded ahead of its slot (at least 50 ms away) and has not sent yet:
+    its id and slot."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT id, scheduled_at FROM job_runs WHERE state = 'pending'"
+                " AND scheduled_at > clock_timestamp() + interval '50 milliseconds'"
+                " ORDER BY id LIMIT 1"
+            )
+        ).first()
+    return (row.id, row.scheduled_at) if row else None

@@ -136,6 +136,10 @@ def test_the_private_attributes_srjobs_uses_exist_with_their_types():
             pass
         job = scheduler.get_job("a")
         assert job is not None
+        # The leader's own pass (scheduler/loop.py) reads a job's slots up to its horizon.
+        soon = datetime.now(UTC) + timedelta(minutes=1)
+        times = job._get_run_times(soon)
+        assert isinstance(times, list) and times and all(t <= soon for t in times)
         # The catch-up moves a job's next run with Job._modify, then stores __getstate__().
         later = datetime.now(UTC) + timedelta(hours=1)
         job._modify(next_run_time=later)
