@@ -18,8 +18,8 @@ from shared import runs
 
 logger = logging.getLogger(__name__)
 
-# (run id, attempt, seconds the job ran)
-Done = tuple[int, int, float]
+# (run id, attempt, seconds the job ran, and the start: epoch seconds, node, worker)
+Done = runs.Success
 MAX_BATCH = 1000
 
 

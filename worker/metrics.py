@@ -8,6 +8,8 @@ runs; these series are per job and per run outcome, next to /healthz and /readyz
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Histogram
 
 RUNS = Counter(
@@ -34,7 +36,16 @@ RESCUED = Counter(
 PRUNED = Counter("srjobs_worker_pruned_runs_total", "Finished runs deleted by retention.")
 
 
+# (job, outcome) -> its counter and histogram children: `labels()` takes the metric's lock and
+# builds the key each time, a cost paid per message on the worker's hot path.
+_run_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+
 def observe_run(job: str, outcome: str, seconds: float) -> None:
     """Count one finished attempt."""
-    RUNS.labels(job, outcome).inc()
-    RUN_SECONDS.labels(job, outcome).observe(seconds)
+    children = _run_children.get((job, outcome))
+    if children is None:
+        children = (RUNS.labels(job, outcome), RUN_SECONDS.labels(job, outcome))
+        _run_children[(job, outcome)] = children
+    children[0].inc()
+    children[1].observe(seconds)

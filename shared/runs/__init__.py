@@ -10,6 +10,7 @@ from shared.runs.create import (
     create_direct_run,
     create_manual_run,
 )
+from shared.runs.finish import Finish, Success, finish_many, mark_finished, mark_succeeded_many
 from shared.runs.model import (
     ACTIVE_STATES,
     CANCEL_AT_ONCE_STATES,
@@ -48,17 +49,13 @@ from shared.runs.queries import (
     runs_query,
 )
 from shared.runs.transitions import (
-    Finish,
     Pruned,
     cancel_waiting,
-    finish_many,
     mark_enqueued,
     mark_enqueued_many,
-    mark_finished,
     mark_lost,
     mark_send_failed,
     mark_send_failed_many,
-    mark_succeeded_many,
     prepare_start,
     prune_finished,
     request_cancel,
@@ -92,6 +89,7 @@ __all__ = [
     "PendingSend",
     "Pruned",
     "Run",
+    "Success",
     "any_runs",
     "cancel_requested",
     "cancel_waiting",

@@ -86,13 +86,13 @@ def retries_of(conn: Connection, run_id: int) -> list[Run]:
 
 def cancel_requested(conn: Connection, run_ids: list[int]) -> list[int]:
     """Which of these runs (running in one worker process) an admin asked to cancel: one
-    index probe per id."""
+    index probe per id. In any state: a run whose `running` transition Postgres lost reads
+    `enqueued`, and a cancel then discards it at once, while its job still runs here."""
     if not run_ids:
         return []
     rows = conn.execute(
         select(runs_c.id).where(
             runs_c.id.in_(run_ids),
-            runs_c.state == RUNNING,
             runs_c.cancel_requested_at.is_not(None),
         )
     )

@@ -58,8 +58,9 @@ START_STATES = {
 
 # The same statement prepared once per connection of the worker's hot path: parsed and
 # planned once, not once per message (planning was half its server time in EXPLAIN ANALYZE).
-START_PARAMS = ("id", "attempt", "node", "worker", "running", "failed", "waiting")
-START_TYPES = "bigint, integer, text, text, text, text, text[]"
+# The state names are bound by the driver when it is prepared; a message binds four values.
+START_PARAMS = ("id", "attempt", "node", "worker")
+START_TYPES = "bigint, integer, text, text"
 START_PREPARED = "srjobs_start_run"
 
 
@@ -72,22 +73,12 @@ def _positional(statement: str, names: Sequence[str]) -> str:
 PREPARE_START = (
     f"PREPARE {START_PREPARED} ({START_TYPES}) AS {_positional(START_RUN, START_PARAMS)}"
 )
-EXECUTE_START = f"EXECUTE {START_PREPARED} ({', '.join(f'%({n})s' for n in START_PARAMS)})"
-
-# Without an attempt, any attempt's run; with a measured duration, only a started run, and
-# `finished_at` is `started_at` plus that duration (a batched write keeps each run's times).
-FINISH = """
-UPDATE job_runs AS r
-   SET state = v.state, error = v.error, traceback = v.traceback,
-       finished_at = COALESCE(r.started_at + make_interval(secs => v.seconds), now())
-  FROM unnest(CAST(%(ids)s AS bigint[]), CAST(%(states)s AS text[]),
-              CAST(%(attempts)s AS integer[]), CAST(%(seconds)s AS float8[]),
-              CAST(%(errors)s AS text[]), CAST(%(tracebacks)s AS text[]))
-       AS v(id, state, attempt, seconds, error, traceback)
- WHERE r.id = v.id AND r.state IN %(active)s
-   AND (v.attempt IS NULL OR r.attempt = v.attempt)
-   AND (v.seconds IS NULL OR r.state = %(running)s)
-"""
+EXECUTE_START = f"EXECUTE {START_PREPARED} (%s, %s, %s, %s)"
+# The start connections commit `running` without waiting for the WAL flush: it is visible to
+# every other session (cancel, rescue, unique) at once, as before; only a Postgres crash or
+# failover in the next moments can lose it, and the attempt's outcome then records the start
+# again (shared/runs/finish.py), so the run still ends in its outcome.
+START_SESSION = "SET synchronous_commit TO off"
 
 MARK_LOST = """
 UPDATE job_runs SET state = %(state)s, finished_at = now(), error = %(error)s
@@ -183,69 +174,18 @@ def start_run(db: Db, run_id: int, attempt: int, node: str, worker: str | None =
 
 
 def prepare_start(cursor: psycopg2.extensions.cursor) -> None:
-    """Prepare `start_run` on a connection, for `start_run_prepared` (once per connection)."""
-    cursor.execute(PREPARE_START)
+    """Set up a worker start connection: asynchronous commit, `start_run` prepared (once per
+    connection), for `start_run_prepared`."""
+    cursor.execute(START_SESSION)
+    cursor.execute(PREPARE_START, START_STATES)
 
 
 def start_run_prepared(
     cursor: psycopg2.extensions.cursor, run_id: int, attempt: int, node: str, worker: str | None
 ) -> bool:
     """`start_run` through the statement `prepare_start` prepared on the cursor's connection."""
-    params = {"id": run_id, "attempt": attempt, "node": node, "worker": worker, **START_STATES}
-    cursor.execute(EXECUTE_START, params)
+    cursor.execute(EXECUTE_START, (run_id, attempt, node, worker))
     return cursor.rowcount == 1
-
-
-@dataclass(frozen=True)
-class Finish:
-    """One finished attempt: the run's outcome, and the attempt it must still be at."""
-
-    run_id: int
-    state: str
-    attempt: int | None = None
-    seconds: float | None = None  # how long it ran, as the worker measured it
-    error: str | None = None
-    traceback: str | None = None
-
-
-def finish_many(conn: Db, finished: Sequence[Finish]) -> int:
-    """active -> succeeded | failed | discarded for many runs in one statement; how many moved.
-
-    An item with an `attempt` changes the run only while it is at that attempt."""
-    if not finished:
-        return 0
-    bad = {f.state for f in finished} - set(model.OUTCOMES)
-    if bad:
-        raise ValueError(f"not a finished state: {', '.join(sorted(bad))}")
-    params = {
-        "ids": [f.run_id for f in finished],
-        "states": [f.state for f in finished],
-        "attempts": [f.attempt for f in finished],
-        "seconds": [f.seconds for f in finished],
-        "errors": [model.clip_error(f.error) for f in finished],
-        "tracebacks": [model.clip_traceback(f.traceback) for f in finished],
-        "active": model.ACTIVE_STATES,
-        "running": model.RUNNING,
-    }
-    return _execute(conn, FINISH, params)
-
-
-def mark_finished(
-    conn: Db,
-    run_id: int,
-    state: str,
-    *,
-    error: str | None = None,
-    traceback: str | None = None,
-    attempt: int | None = None,
-) -> bool:
-    """-> succeeded | failed | discarded; only that attempt's when `attempt` is given."""
-    return finish_many(conn, [Finish(run_id, state, attempt, None, error, traceback)]) == 1
-
-
-def mark_succeeded_many(conn: Db, done: Sequence[tuple[int, int, float]]) -> int:
-    """running -> succeeded for many `(run_id, attempt, seconds it ran)`; how many changed."""
-    return finish_many(conn, [Finish(i, model.SUCCEEDED, a, s) for i, a, s in done])
 
 
 def mark_lost(conn: Db, run_id: int, attempt: int, state: str, error: str) -> bool:

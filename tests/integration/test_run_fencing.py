@@ -1,9 +1,16 @@
 """The worker's run-record statements in real Postgres: stale copies, batches, orphans."""
 
+import time
+
 from sqlalchemy import text
 
 from shared import nodes, runs
 from worker.connections import ThreadConnections
+
+
+def success(run_id, attempt, seconds):
+    """A succeeded attempt as the worker buffers it (started now, by `node`, `w/1/a`)."""
+    return (run_id, attempt, seconds, time.time(), "node", "w/1/a")
 
 
 def start(engine, run_id, attempt, worker="w/1/a"):
@@ -28,7 +35,7 @@ def test_only_the_next_attempt_starts_after_a_failure(engine):
     assert start(engine, run.id, 2)
     with engine.begin() as conn:
         assert not runs.mark_finished(conn, run.id, "failed", error="late", attempt=1)
-        assert runs.mark_succeeded_many(conn, [(run.id, 2, 1.5)]) == 1
+        assert runs.mark_succeeded_many(conn, [success(run.id, 2, 1.5)]) == 1
         done = runs.get_run(conn, run.id)
     assert (done.state, done.attempt, done.error) == ("succeeded", 2, None)
     assert (done.finished_at - done.started_at).total_seconds() == 1.5
@@ -41,7 +48,7 @@ def test_batched_success_skips_runs_that_moved_on(engine):
     start(engine, a.id, 1)
     start(engine, b.id, 2)
     with engine.begin() as conn:
-        assert runs.mark_succeeded_many(conn, [(a.id, 1, 0.1), (b.id, 1, 0.1)]) == 1
+        assert runs.mark_succeeded_many(conn, [success(a.id, 1, 0.1), success(b.id, 1, 0.1)]) == 1
         assert runs.get_run(conn, b.id).state == "running"
 
 
@@ -88,7 +95,7 @@ def test_the_prepared_start_fences_like_the_plain_one(settings, engine):
         assert not start_prepared(run_id, 1)  # the failed attempt's stale copy
         assert start_prepared(run_id, 2)
         with engine.begin() as conn:
-            assert runs.mark_succeeded_many(conn, [(run_id, 2, 0.5)]) == 1
+            assert runs.mark_succeeded_many(conn, [success(run_id, 2, 0.5)]) == 1
         assert not start_prepared(run_id, 3)  # finished: a redelivery is skipped
         assert not start_prepared(10**12, 1)  # unknown
         with engine.begin() as conn:

@@ -101,8 +101,8 @@ def test_success_buffer_keeps_runs_until_the_database_takes_them():
     engine = FlakyEngine(failures=1)
     buffer = SuccessBuffer(lambda: engine, interval=60)
     buffer._thread = object()  # buffered mode without a background thread
-    buffer.add((1, 1, 0.5))
-    buffer.add((2, 1, 0.5))
+    buffer.add((1, 1, 0.5, 1.7e9, "n", "w/1/a"))
+    buffer.add((2, 1, 0.5, 1.7e9, "n", "w/1/a"))
     assert buffer.flush() == 0 and buffer.pending() == 2  # database down: kept
     assert buffer.flush() == 2 and buffer.pending() == 0
     assert engine.written == [1, 2]

@@ -112,9 +112,15 @@ class Cancellation(StateMiddleware):
         # exception matches its `throws` option.
         message.options["throws"] = (BaseException,)
         error = f"{runs.CANCELLED} while running ({describe_error(exception)})"
+        ctx = self.state.in_flight.get(message.message_id)  # RunStart's hook runs after this one
         with self.state.engine().begin() as conn:
             runs.mark_finished(
-                conn, running.run_id, "discarded", error=error, attempt=running.attempt
+                conn,
+                running.run_id,
+                runs.DISCARDED,
+                error=error,
+                attempt=running.attempt,
+                started=ctx.start if ctx is not None else None,
             )
         metrics.SKIPPED.labels(message.actor_name, "cancelled").inc()
         logger.warning(

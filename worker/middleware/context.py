@@ -42,6 +42,9 @@ class RunContext:
     attempt: int
     spec: JobSpec
     message: MessageProxy
+    # The start this worker recorded (epoch seconds, node, worker): every outcome carries it,
+    # so that an outcome still lands when Postgres lost the start (shared/runs/finish.py).
+    start: tuple[float, str, str | None]
     started: float = 0.0  # time.monotonic()
     locked: bool = False  # holds the `unique` job lock on this thread's connection
 

@@ -30,7 +30,12 @@ class HandBack(StateMiddleware):
             try:
                 with self.state.engine().begin() as conn:
                     changed = runs.mark_finished(
-                        conn, ctx.run_id, runs.FAILED, error=INTERRUPTED, attempt=ctx.attempt
+                        conn,
+                        ctx.run_id,
+                        runs.FAILED,
+                        error=INTERRUPTED,
+                        attempt=ctx.attempt,
+                        started=ctx.start,
                     )
                 if not changed:
                     continue

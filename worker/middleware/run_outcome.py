@@ -60,14 +60,20 @@ class RunOutcome(RunMiddleware):
         state = outcome(exception, ctx.message.failed)
         metrics.observe_run(job, state, seconds)
         if state == runs.SUCCEEDED:
-            self.state.successes.add((run_id, ctx.attempt, seconds))
+            self.state.successes.add((run_id, ctx.attempt, seconds, *ctx.start))
             logger.debug("run %d of %s succeeded in %.3fs", run_id, job, seconds)
             return
         error = describe_error(exception)
         trace = "".join(tb.format_exception(exception)) if exception is not None else None
         with self.state.engine().begin() as conn:
             runs.mark_finished(
-                conn, run_id, state, error=error, traceback=trace, attempt=ctx.attempt
+                conn,
+                run_id,
+                state,
+                error=error,
+                traceback=trace,
+                attempt=ctx.attempt,
+                started=ctx.start,
             )
         logger.warning(
             "run %d of %s %s: %s",

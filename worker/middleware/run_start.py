@@ -10,6 +10,7 @@ message options so that its retries update the same run.
 from __future__ import annotations
 
 import logging
+import time
 
 from dramatiq import Broker
 from dramatiq.broker import MessageProxy
@@ -37,6 +38,7 @@ class RunStart(RunMiddleware):
         run_id = message.options.get(RUN_ID_OPTION)
         state = self.state
         node, worker = state.settings.node_name, state.worker_id
+        start = (time.time(), node, worker)
         if run_id is None:
             with state.engine().begin() as conn:
                 run = runs.create_direct_run(
@@ -49,11 +51,9 @@ class RunStart(RunMiddleware):
                 )
             message.options[RUN_ID_OPTION] = run_id = run.id
             logger.info("recorded run %d of %s sent without a run id", run_id, spec.name)
-        elif not state.connections.run(
-            lambda cursor: runs.start_run_prepared(cursor, run_id, attempt, node, worker)
-        ):
+        elif not state.connections.run(runs.start_run_prepared, run_id, attempt, node, worker):
             self._skip(spec.name, run_id, attempt)
-        state.in_flight[message.message_id] = RunContext(run_id, attempt, spec, message)
+        state.in_flight[message.message_id] = RunContext(run_id, attempt, spec, message, start)
 
     def _skip(self, job: str, run_id: int, attempt: int) -> None:
         with self.state.engine().connect() as conn:

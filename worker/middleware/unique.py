@@ -30,12 +30,19 @@ class UniqueLock(RunMiddleware):
         if ctx is None or not ctx.spec.unique:
             return
         job = ctx.spec.name
-        if self.state.connections.run(lambda cursor: runs.try_lock_job(cursor, job)):
+        if self.state.connections.run(runs.try_lock_job, job):
             ctx.locked = True
             return
         error = f"Overlap: another run of {job} is running; this one is skipped"
         with self.state.engine().begin() as conn:
-            runs.mark_finished(conn, ctx.run_id, runs.DISCARDED, error=error, attempt=ctx.attempt)
+            runs.mark_finished(
+                conn,
+                ctx.run_id,
+                runs.DISCARDED,
+                error=error,
+                attempt=ctx.attempt,
+                started=ctx.start,
+            )
         metrics.SKIPPED.labels(job, "overlap").inc()
         logger.warning("run %d of %s discarded: %s", ctx.run_id, job, error)
         raise SkipMessage(error)
@@ -52,6 +59,6 @@ class UniqueLock(RunMiddleware):
         job = ctx.spec.name
         ctx.locked = False
         try:
-            self.state.connections.run(lambda cursor: runs.unlock_job(cursor, job))
+            self.state.connections.run(runs.unlock_job, job)
         except psycopg2.Error as exc:  # the lock went with the dropped connection
             logger.warning("could not release the lock of %s: %s", job, exc)
