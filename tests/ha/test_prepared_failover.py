@@ -4,6 +4,8 @@ once, not before the slot, and no slot is lost or fired twice."""
 import signal
 import time
 
+import pytest
+
 from scheduler.sending import ORPHAN_AFTER_SECONDS
 from tests.support.runs import broker_copies, get
 from tests.support.schedulers import (
@@ -16,6 +18,9 @@ from tests.support.schedulers import (
     waiting_for_lock,
 )
 from tests.support.waiting import wait_for
+
+# With the failover proofs (`make test-ha`): it waits out the 10 s adoption margin.
+pytestmark = [pytest.mark.ha, pytest.mark.timeout(120)]
 
 
 def test_a_run_prepared_by_a_killed_leader_is_sent_once_by_the_next_not_before_its_slot(
