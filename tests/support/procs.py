@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +79,16 @@ class Services:
             timeout=timeout,
         )
 
-    def stop_all(self) -> None:
-        for service in reversed(self.started):
-            service.stop()
+    def stop_all(self, timeout: float = 1) -> None:
+        """SIGTERM to every running service at once, SIGKILL to any still running after
+        `timeout` (teardown: the tests that check a graceful stop do it themselves)."""
+        running = [s for s in reversed(self.started) if s.proc.poll() is None]
+        for service in running:
+            service.signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for service in running:
+            try:
+                service.proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                service.signal(signal.SIGKILL)
+                service.proc.wait(10)

@@ -63,7 +63,10 @@ def start(services: Services, kind: str, env: dict[str, str]) -> Started:
         args = ("worker", "--processes", "2", "--threads", "2")
         return Started(kind, services.start(kind, *args, env=env), node)
     if kind == "dramatiq":
+        # Plain Dramatiq holds its workers' log lines until they boot or this timeout passes
+        # (30 s by default); the startup wait keeps them from booting.
         args = ("worker.actors", "--processes", "1", "--threads", "2")
+        args += ("--worker-fork-timeout", "500")
         return Started(kind, services.start(kind, *args, env=env, module="dramatiq"), node)
     port = free_port()
     admin = services.start(kind, "webadmin", "--port", str(port), env=env)
