@@ -1,11 +1,14 @@
 """Every job for the jobs list: its schedule, run stats and newest run, in one statement.
 
 Three reads (schedules, stats, a probe per job for its newest run) become one scan of the
-schedules joined with their stats and, per job, one probe of `job_runs_job_newest`; rows are
-read at once and built by position (a thousand rows: no per-row mapping), `args` as text
-(mostly `{}`, which needs no parser). The values are those of `schedules.list_schedules`,
+schedules joined with their stats and, per job, the run `job_run_newest` names (migration
+0007): a primary-key probe among the newest runs, whose pages stay hot, where probing
+`job_runs_job_newest` read a different leaf page per job. When that run is gone (pruned,
+deleted, moved to another job) the job's runs below its id are probed instead, as before.
+Rows are read at once and built by position (a thousand rows: no per-row mapping), `args` as
+text (mostly `{}`, which needs no parser). The values are those of `schedules.list_schedules`,
 `run_stats.healths` and `runs.last_runs` read in one transaction:
-tests/integration/test_jobs_list.py compares them.
+tests/integration/test_jobs_list.py and test_run_newest.py compare them.
 """
 
 from __future__ import annotations
@@ -22,18 +25,25 @@ from shared.schedules import ScheduleRow
 
 RUN_ARGS = RUN_FIELDS.index("args")
 STATS = 3  # outcome state, last success, failures (capped)
+NEWEST = ", ".join("CAST(args AS text) AS args" if f == "args" else f for f in RUN_FIELDS)
 LISTING = text(  # the column lists are the dataclasses' field names, nothing else
     f"""
     SELECT {", ".join(COLUMNS)},
            st.outcome_state, st.success_at,
            CASE WHEN st.outcome_state IS NULL OR st.outcome_state = 'succeeded' THEN 0
                 ELSE LEAST(st.failures, :max_failures) END,
-           {", ".join("CAST(r.args AS text)" if f == "args" else f"r.{f}" for f in RUN_FIELDS)}
+           {", ".join(f"r.{f}" for f in RUN_FIELDS)}
       FROM job_schedules s
       LEFT JOIN job_run_stats st ON st.job_name = s.name
+      LEFT JOIN job_run_newest n ON n.job_name = s.name
       LEFT JOIN LATERAL (
-            SELECT {", ".join(RUN_FIELDS)} FROM job_runs
-             WHERE job_name = s.name ORDER BY id DESC LIMIT 1) AS r ON true
+            -- By its id alone (the fence keeps the job's index out), then its job checked.
+            (SELECT {NEWEST} FROM (SELECT * FROM job_runs WHERE id = n.run_id OFFSET 0) AS x
+              WHERE job_name = s.name)
+            UNION ALL  -- read only when the run above is gone
+            (SELECT {NEWEST} FROM job_runs WHERE job_name = s.name AND id < n.run_id
+              ORDER BY id DESC LIMIT 1)
+            LIMIT 1) AS r ON true
      ORDER BY s.name
     """  # noqa: S608
 )
