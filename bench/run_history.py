@@ -31,6 +31,7 @@ from bench.admin_latency import _index_names, timed
 from bench.scheduler_harness import Lab, Proc, percentile, poll, row, summary
 from bench.support import cli
 from shared.runs import runs_query
+from shared.runs.id_bounds import read_bounds
 from srjobs.dev import free_port
 from worker.retention import prune_runs
 
@@ -139,7 +140,9 @@ def _query(filters: dict) -> str:
 def plan(lab: Lab, filters: dict) -> str:
     """The indexes the run search's own statement uses for these filters."""
     kwargs = {("job_name" if k == "job" else k): v for k, v in filters.items()}
-    stmt = runs_query(**kwargs).compile(
+    with lab.engine.connect() as conn:
+        bounds = read_bounds(conn, kwargs.get("since"), kwargs.get("until"))
+    stmt = runs_query(**kwargs, bounds=bounds).compile(
         dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
     )
     found = lab.sql(f"EXPLAIN (FORMAT JSON) {stmt}").scalar()  # literal, built by SQLAlchemy

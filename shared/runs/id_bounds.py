@@ -5,13 +5,20 @@ bound: every run created before `until` has an id at most the highest `max_id` o
 starting before `until`, and every run created at or after `since` an id at least the lowest
 `min_id` of the buckets ending after it. The buckets are chosen here, as values, from the
 finest width near the bound and wider ones further away, so that either set stays small.
+
+The bounds are read first, in a statement of their own, and given to the search as values:
+the planner then knows how many of a job's runs lie between them and walks them in id order,
+stopping at the page's end (as parameters of the same statement, their range is a guess of
+half a percent, and a bitmap read every run in it, then sorted them). A run recorded between
+the two statements is left out, as it would be by a search made a moment earlier.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, func, null, or_, select
 
 from shared.tables import job_run_id_ranges
 
@@ -83,3 +90,36 @@ def max_id_before(until: datetime) -> ColumnElement[int]:
 def min_id_from(since: datetime) -> ColumnElement[int]:
     """A scalar subquery: no run created at or after `since` has a lower id (NULL: none was)."""
     return select(func.min(ranges_c.min_id)).where(_within(after_spans(since))).scalar_subquery()
+
+
+@dataclass(frozen=True)
+class IdBounds:
+    """The ids a creation-time filter allows: `low` <= id <= `high` (None: no bound on that
+    side); `empty` when no run was created in the window."""
+
+    low: int | None = None
+    high: int | None = None
+    empty: bool = False
+
+    @property
+    def bounded(self) -> bool:
+        return self.low is not None or self.high is not None
+
+
+NO_BOUNDS = IdBounds()
+
+
+def read_bounds(conn: Connection, since: datetime | None, until: datetime | None) -> IdBounds:
+    """The id bounds of `since` <= created_at < `until`, in one statement. A naive time is
+    compared by Postgres in its session's zone: it gets no bound."""
+    low_on = since is not None and since.tzinfo is not None
+    high_on = until is not None and until.tzinfo is not None
+    if not (low_on or high_on):
+        return NO_BOUNDS
+    low, high = conn.execute(
+        select(
+            min_id_from(since) if since is not None and low_on else null(),
+            max_id_before(until) if until is not None and high_on else null(),
+        )
+    ).one()
+    return IdBounds(low, high, (low_on and low is None) or (high_on and high is None))
