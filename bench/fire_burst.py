@@ -38,6 +38,9 @@ def breakdown(leader: Proc) -> str:
         f" {_median(passes, 'handed_ms'):.1f} ms after the slot; outbox per batch"
         f" (median of {len(sends)}):"
         f" {_median(sends, 'runs'):.0f} runs, waited {_median(sends, 'wait_ms'):.1f} ms,"
+        f" lock confirmed in {_median(sends, 'fence_ms'):.1f} ms,"
+        f" first send {_median(sends, 'late_ms'):.1f} ms after the slot,"
+        f" first chunk in Redis after {_median(sends, 'first_ms'):.1f} ms,"
         f" send {_median(sends, 'send_ms'):.1f} ms, mark {_median(sends, 'mark_ms'):.1f} ms"
     )
 

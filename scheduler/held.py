@@ -7,8 +7,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from dramatiq import Message
-
+from shared.bulk_enqueue import Packed
 from shared.runs import Run
 
 
@@ -28,7 +27,7 @@ class Handover:
     runs: list[Outgoing]
     done: threading.Event
     not_before: float | None = None  # epoch seconds: the slot, for runs prepared ahead
-    messages: list[Message] = field(default_factory=list)  # built ahead, for held runs
+    packed: list[Packed] = field(default_factory=list)  # encoded ahead by the outbox, per chunk
 
 
 class Held:

@@ -9,6 +9,7 @@ never before, and only after the leader lock was confirmed just before it (`fenc
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import queue
@@ -17,7 +18,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from dramatiq import Message
 from sqlalchemy import Engine
 
 from scheduler.held import Handover, Held, Outgoing
@@ -29,6 +29,7 @@ from scheduler.sending import (
     retry_delay,
 )
 from shared.brokers import SenderBroker
+from shared.bulk_enqueue import Packed
 from shared.dispatch import run_message
 from shared.runs import PendingSend, Run
 from shared.settings import Settings
@@ -60,6 +61,7 @@ class Outbox(BatchSends, threading.Thread):
         self._held = Held()  # prepared ahead
         self._drop = False
         self._queue: queue.Queue[Handover | None] = queue.Queue()
+        self._fence_ms = 0.0  # the lock's confirmation before the held slot being sent
 
     def send(self, run: Run, actor: str, queue: str) -> None:
         """Hand one just-recorded run over for sending."""
@@ -80,8 +82,7 @@ class Outbox(BatchSends, threading.Thread):
         done = threading.Event()
         outgoing = [Outgoing(run, actor, queue, handed_at) for run, actor, queue in fired]
         if not_before is not None:
-            messages = [run_message(o.run, o.actor, o.queue) for o in outgoing]
-            self._queue.put(Handover(outgoing, done, not_before.timestamp(), messages))
+            self._queue.put(Handover(outgoing, done, not_before.timestamp()))
             return
         self._queue.put(Handover(outgoing, done))
         if self.is_alive():
@@ -124,7 +125,7 @@ class Outbox(BatchSends, threading.Thread):
         for handover in handovers:
             if handover.not_before is not None:
                 handover.done.set()
-                self._held.add(handover)
+                self._held.add(self._packed(handover))
         handovers = [h for h in handovers if h.not_before is None]
         batch = [o for h in handovers for o in h.runs]
 
@@ -154,7 +155,9 @@ class Outbox(BatchSends, threading.Thread):
         slot = handover.not_before or 0.0
         if fenced:
             try:
+                confirming = time.perf_counter()
                 self.fence()
+                self._fence_ms = (time.perf_counter() - confirming) * 1000
             except Exception as exc:  # LeadershipLost, or the lock session's failure
                 dropped = len(handover.runs) + self._held.clear()
                 logger.warning(
@@ -168,8 +171,22 @@ class Outbox(BatchSends, threading.Thread):
             if self._abandon.wait(wait):
                 return
         self._safely(
-            functools.partial(self._send_fresh, handover.runs, lambda: None, handover.messages)
+            functools.partial(self._send_fresh, handover.runs, lambda: None, handover.packed)
         )
+
+    def _packed(self, handover: Handover) -> Handover:
+        """The held handover with its messages encoded now, one `Packed` per SEND_CHUNK
+        (as they will be sent), so that only the round trips to Redis are left at the slot."""
+        try:
+            messages = [run_message(o.run, o.actor, o.queue) for o in handover.runs]
+            packed = [
+                self.broker.pack(messages[start : start + SEND_CHUNK])
+                for start in range(0, len(messages), SEND_CHUNK)
+            ]
+        except Exception:
+            logger.exception("could not encode prepared runs ahead: encoding them at the slot")
+            return handover
+        return dataclasses.replace(handover, packed=packed)
 
     def _drain(self, first: Handover | None) -> tuple[list[Handover], bool]:
         """Everything queued now (one pass's fires go out together); True at the stop marker."""
@@ -184,17 +201,15 @@ class Outbox(BatchSends, threading.Thread):
         return handovers, True
 
     def _send_fresh(
-        self, batch: list[Outgoing], sent: Callable[[], None], messages: list[Message] | None = None
+        self, batch: list[Outgoing], sent: Callable[[], None], packed: list[Packed] | None = None
     ) -> None:
         """Send just-fired runs (`sent` is called once they are sent or left pending, before
-        they are marked enqueued; `messages`: built ahead); one `fires_sent` event says where
+        they are marked enqueued; `packed`: encoded ahead); one `fires_sent` event says where
         the time went."""
         started, started_at = time.perf_counter(), time.time()
-        self._mark_ms = 0.0
+        self._mark_ms = self._first_ms = 0.0
         fresh = [(PendingSend(o.run, 0), o.actor, o.queue) for o in batch]
-        self._safely(
-            functools.partial(self._send_all, fresh, fresh=True, done=sent, messages=messages)
-        )
+        self._safely(functools.partial(self._send_all, fresh, fresh=True, done=sent, packed=packed))
         total_ms = (time.perf_counter() - started) * 1000
         slots = [o.run.scheduled_at.timestamp() for o in batch if o.run.scheduled_at]
         logger.info(
@@ -208,5 +223,8 @@ class Outbox(BatchSends, threading.Thread):
                 "late_ms": round((started_at - max(slots)) * 1000, 1) if slots else None,
                 "send_ms": round(total_ms - self._mark_ms, 1),
                 "mark_ms": round(self._mark_ms, 1),
+                "first_ms": round(self._first_ms, 1),
+                "fence_ms": round(self._fence_ms, 1),
             },
         )
+        self._fence_ms = 0.0

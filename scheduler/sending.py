@@ -10,13 +10,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import redis
-from dramatiq import Message
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler import metrics
 from shared import runs, schedules
 from shared.brokers import SenderBroker
+from shared.bulk_enqueue import Packed
 from shared.dispatch import make_sender, run_message, send_backoff_seconds
 from shared.runs import PendingSend, Run
 from shared.settings import Settings
@@ -50,6 +50,7 @@ class BatchSends:
         self.broker = broker
         self.broker_down = False
         self._mark_ms = 0.0  # spent marking sent runs enqueued, for the `fires_sent` event
+        self._first_ms = 0.0  # from the start of a send to its first chunk in Redis, too
 
     def _safely(self, work: Callable[[], object]) -> None:
         try:
@@ -64,13 +65,14 @@ class BatchSends:
         batch: list[tuple[PendingSend, str, str]],
         fresh: bool,
         done: Callable[[], None] = lambda: None,
-        messages: list[Message] | None = None,
+        packed: list[Packed] | None = None,
     ) -> bool:
         """Send in order, a pipeline of SEND_CHUNK messages per Redis round trip, then mark
         the sent runs enqueued in one statement (each chunk's time); False when the broker
         failed. A failed chunk's runs stay pending (any of them may have reached Redis: a copy
         sent again is a stale copy to the worker); later chunks are not tried."""
         sent: list[tuple[Run, datetime]] = []
+        started = time.perf_counter()
         try:
             for start in range(0, len(batch), SEND_CHUNK):
                 chunk = batch[start : start + SEND_CHUNK]
@@ -79,17 +81,18 @@ class BatchSends:
                     self._failed(batch[start:], "the broker was unreachable")
                     return False
                 try:
-                    self.broker.enqueue_many(
-                        messages[start : start + SEND_CHUNK]
-                        if messages
-                        else [run_message(p.run, a, q) for p, a, q in chunk]
-                    )
+                    if packed:  # encoded ahead, one per chunk
+                        self.broker.send_packed(packed[start // SEND_CHUNK])
+                    else:
+                        self.broker.enqueue_many([run_message(p.run, a, q) for p, a, q in chunk])
                 except BROKER_ERRORS as exc:
                     self.broker_down = True
                     # Fresh runs all wait for a retry; a re-send pass stops at its oldest run.
                     self._failed(batch[start:] if fresh else chunk[:1], str(exc))
                     return False
                 sent_at = datetime.now(UTC)
+                if not sent:
+                    self._first_ms = (time.perf_counter() - started) * 1000
                 sent.extend((p.run, sent_at) for p, _, _ in chunk)
             return True
         finally:

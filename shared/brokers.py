@@ -16,14 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
-from uuid import uuid4
 
 import redis
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.common import current_millis
 from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 
+from shared.bulk_enqueue import BULK_ENQUEUE, Packed, pack
 from shared.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -182,46 +181,42 @@ class SenderBroker(RedisBroker):
 
     lagging_until = 0.0
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.bulk_script = self.client.register_script(BULK_ENQUEUE)
+
     def enqueue(self, message: Message, *, delay: int | None = None) -> Message:
         sent = super().enqueue(message, delay=delay)
         self._await_replica(sent.message_id)
         return sent
 
     def enqueue_many(self, messages: Sequence[Message]) -> None:
-        """Send messages (no delay) in one round trip: a pipeline of the broker's own
-        `enqueue` script calls, not a transaction, ending with the replica wait on a
-        Sentinel group (the pipeline has its own connection: WAIT must follow on it). When it
-        raises, any of them may or may not be queued, as with a single send whose answer was
-        lost."""
-        if not messages:
+        """Send messages (no delay) in one round trip (see `send_packed`)."""
+        if messages:
+            self.send_packed(self.pack(messages))
+
+    def pack(self, messages: Sequence[Message]) -> Packed:
+        """`messages` encoded for a later `send_packed` (each gets its Redis id now)."""
+        return pack(self, messages)
+
+    def send_packed(self, packed: Packed) -> None:
+        """Queue a packed batch in one round trip: one atomic script call per queue, in a
+        pipeline that is not a transaction, ending with the replica wait on a Sentinel group
+        (the pipeline has its own connection: WAIT must follow on it). When it raises, each
+        queue's share may or may not be queued, as with a single send whose answer was lost."""
+        if not packed.messages:
             return
-        dispatch = self.scripts["dispatch"]
         wait = is_replicated(self.client) and time.monotonic() >= self.lagging_until
         with self.client.pipeline(transaction=False) as pipe:
-            for message in messages:
-                message = message.copy(options={"redis_message_id": str(uuid4())})
-                self.emit_before("enqueue", message, None)
-                # The arguments of RedisBroker._dispatch("enqueue") (dramatiq 2.x).
-                args = [
-                    "enqueue",
-                    current_millis(),
-                    message.queue_name,
-                    self.broker_id,
-                    self.heartbeat_timeout,
-                    self.dead_message_ttl,
-                    self._should_do_maintenance("enqueue"),
-                    self._max_unpack_size(),
-                    message.options["redis_message_id"],
-                    message.encode(),
-                ]
-                dispatch(keys=[self.namespace], args=args, client=pipe)
+            for share in packed.shares:
+                self.bulk_script(keys=list(share.keys), args=list(share.args), client=pipe)
             if wait:
                 pipe.execute_command("WAIT", 1, REPLICA_ACK_MS)
             answers = pipe.execute()
-        for message in messages:
+        for message in packed.messages:
             self.emit_after("enqueue", message, None)
         if wait and answers[-1] < 1:
-            self._replica_lagging(messages[-1].message_id)
+            self._replica_lagging(packed.messages[-1].message_id)
 
     def _await_replica(self, message_id: str) -> None:
         if is_replicated(self.client) and time.monotonic() >= self.lagging_until:
