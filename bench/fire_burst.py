@@ -23,6 +23,17 @@ def _median(events: list[dict], field: str) -> float:
     return statistics.median(values) if values else float("nan")
 
 
+def _slowest(sends: list[dict], n: int = 3) -> str:
+    """The slowest slots' sends: how late the first send started, how long the sends took."""
+    timed = [e for e in sends if e.get("late_ms") is not None]
+    timed.sort(key=lambda e: float(e["late_ms"]) + float(e["send_ms"]), reverse=True)
+    return ", ".join(
+        f"lock check {float(e.get('fence_at_ms', 0)):.0f} ms from the slot,"
+        f" sends started {float(e['late_ms']):.0f} ms after it and took {float(e['send_ms']):.0f}"
+        for e in timed[:n]
+    )
+
+
 def breakdown(leader: Proc) -> str:
     """The leader's median pass: fires, pass/record/store ms; median send batch."""
     passes = [e for e in leader.events("fire_pass") if e.get("fires")]
@@ -41,7 +52,11 @@ def breakdown(leader: Proc) -> str:
         f" lock confirmed in {_median(sends, 'fence_ms'):.1f} ms,"
         f" first send {_median(sends, 'late_ms'):.1f} ms after the slot,"
         f" first chunk in Redis after {_median(sends, 'first_ms'):.1f} ms,"
-        f" send {_median(sends, 'send_ms'):.1f} ms, mark {_median(sends, 'mark_ms'):.1f} ms"
+        f" send {_median(sends, 'send_ms'):.1f} ms, mark {_median(sends, 'mark_ms'):.1f} ms;"
+        f" {sum(1 for e in passes if float(e['handed_ms']) > 0)} passes handed their runs over"
+        f" after the slot; slowest slots: {_slowest(sends)}; alerts the leader recorded"
+        f" meanwhile: {len(leader.events('alert_recorded'))} (no worker runs: a job turns stale"
+        f" 60 s after it was created)"
     )
 
 

@@ -30,6 +30,14 @@ class Handover:
     packed: list[Packed] = field(default_factory=list)  # encoded ahead by the outbox, per chunk
 
 
+def held_first(held_in: float, pass_in: float, clearance: float) -> bool:
+    """Whether the outbox's next step is a held slot's send rather than its re-send pass: the
+    slot's lock check comes first, or the pass (overdue: now) would start less than
+    `clearance` seconds before it (a pass's queries must not delay the slot; the pass follows
+    the send)."""
+    return held_in < max(pass_in, 0.0) + clearance
+
+
 class Held:
     """Handovers prepared ahead, oldest slot first (used by the outbox's thread only)."""
 

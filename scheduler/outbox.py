@@ -20,7 +20,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from scheduler.held import Handover, Held, Outgoing
+from scheduler.held import Handover, Held, Outgoing, held_first
 from scheduler.sending import (
     MAX_SEND_ATTEMPTS,
     SEND_CHUNK,
@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 PASS_SECONDS = 1.0
 HANDOVER_WAIT_SECONDS = 1.0  # how long the executor waits for its pass's runs to be sent
 FENCE_LEAD_SECONDS = 0.02  # the leader lock is confirmed this long before a held slot
+RESEND_CLEARANCE_SECONDS = 0.25  # no re-send pass starts this close before a held slot
+PACK_AHEAD_SECONDS = 0.1  # runs held at least this long before their slot are encoded at once
 __all__ = ["MAX_SEND_ATTEMPTS", "SEND_CHUNK", "Outbox", "make_broker", "retry_delay"]
 
 
@@ -62,6 +64,7 @@ class Outbox(BatchSends, threading.Thread):
         self._drop = False
         self._queue: queue.Queue[Handover | None] = queue.Queue()
         self._fence_ms = 0.0  # the lock's confirmation before the held slot being sent
+        self._fence_at_ms = 0.0  # when it began, from that slot
 
     def send(self, run: Run, actor: str, queue: str) -> None:
         """Hand one just-recorded run over for sending."""
@@ -101,14 +104,13 @@ class Outbox(BatchSends, threading.Thread):
         while True:
             timeout = next_pass - time.monotonic()
             held = self._held.seconds_until(time.time(), FENCE_LEAD_SECONDS)
-            if held is not None and held < timeout:
-                timeout, held_first = held, True
-            else:
-                held_first = False
+            first = held is not None and held_first(held, timeout, RESEND_CLEARANCE_SECONDS)
+            if held is not None and first:
+                timeout = held
             try:
                 item = self._queue.get(timeout=max(0.0, timeout))
             except queue.Empty:
-                if held_first:
+                if first:
                     self._send_held(fenced=True)
                 elif self.stopping.is_set():
                     return
@@ -156,6 +158,7 @@ class Outbox(BatchSends, threading.Thread):
         if fenced:
             try:
                 confirming = time.perf_counter()
+                self._fence_at_ms = (time.time() - slot) * 1000
                 self.fence()
                 self._fence_ms = (time.perf_counter() - confirming) * 1000
             except Exception as exc:  # LeadershipLost, or the lock session's failure
@@ -176,7 +179,11 @@ class Outbox(BatchSends, threading.Thread):
 
     def _packed(self, handover: Handover) -> Handover:
         """The held handover with its messages encoded now, one `Packed` per SEND_CHUNK
-        (as they will be sent), so that only the round trips to Redis are left at the slot."""
+        (as they will be sent), so that only the round trips to Redis are left at the slot.
+        Handed over too close to its slot (a late pass), it is left to be encoded a chunk at a
+        time as it is sent: the first chunk then leaves without waiting for the last's."""
+        if (handover.not_before or 0.0) - time.time() < PACK_AHEAD_SECONDS:
+            return handover
         try:
             messages = [run_message(o.run, o.actor, o.queue) for o in handover.runs]
             packed = [
@@ -225,6 +232,7 @@ class Outbox(BatchSends, threading.Thread):
                 "mark_ms": round(self._mark_ms, 1),
                 "first_ms": round(self._first_ms, 1),
                 "fence_ms": round(self._fence_ms, 1),
+                "fence_at_ms": round(self._fence_at_ms, 1),
             },
         )
-        self._fence_ms = 0.0
+        self._fence_ms = self._fence_at_ms = 0.0

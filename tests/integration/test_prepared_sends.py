@@ -81,3 +81,59 @@ def test_prepared_runs_are_encoded_ahead_and_each_chunk_records_its_own_time(
     assert sorted(queued_run_ids(settings.redis_url, settings.redis_namespace)) == sorted(
         run.id for run in fired
     )
+
+
+def test_no_resend_pass_starts_just_before_a_held_slot_and_one_follows_its_send(engine, outbox):
+    passes: list[datetime] = []
+    real_pass = outbox.resend_pending
+
+    def resend_pending() -> None:
+        passes.append(datetime.now(UTC))
+        real_pass()
+
+    outbox.resend_pending = resend_pending  # type: ignore[method-assign]
+    fired = record(engine, 3)
+    outbox.start()
+    wait_for(lambda: passes, 5, "the outbox's first pass")
+    # The next pass would start about a second after the first: just before this slot.
+    slot = passes[0] + timedelta(seconds=1.1)
+    outbox.send_many([(run, JOB, "default") for run in fired], not_before=slot)
+    wait_for(lambda: any(p > slot for p in passes), 10, "a pass after the slot")
+
+    # Passes run every second, but none in the clearance before the slot's lock check (0.2 s
+    # of its 0.27 s is asserted: a loaded machine may wake the thread late).
+    quiet_from = slot - timedelta(seconds=0.2)
+    assert not [p for p in passes if quiet_from <= p < slot]
+    with engine.connect() as conn:
+        sent = conn.execute(text("SELECT min(enqueued_at) FROM job_runs")).scalar_one()
+    assert sent is not None and slot <= sent
+
+
+def test_runs_handed_over_just_before_their_slot_are_encoded_a_chunk_at_a_time(
+    settings, engine, outbox
+):
+    steps: list[tuple[str, datetime]] = []
+    real_pack, real_send = outbox.broker.pack, outbox.broker.send_packed
+
+    def pack(messages):
+        steps.append(("encode", datetime.now(UTC)))
+        return real_pack(messages)
+
+    def send_packed(packed: Packed) -> None:
+        real_send(packed)
+        steps.append(("send", datetime.now(UTC)))
+
+    outbox.broker.pack = pack  # type: ignore[method-assign]
+    outbox.broker.send_packed = send_packed  # type: ignore[method-assign]
+    outbox.start()
+    fired = record(engine, SEND_CHUNK + 10)
+    slot = datetime.now(UTC) + timedelta(seconds=0.05)  # a late pass: no time to encode ahead
+    outbox.send_many([(run, JOB, "default") for run in fired], not_before=slot)
+
+    wait_for(lambda: len(steps) == 4, 10, "both chunks to be sent")
+    # At the send, never before the slot; the first chunk sent before the second is encoded.
+    assert [step for step, _ in steps] == ["encode", "send", "encode", "send"]
+    assert slot <= steps[0][1]
+    assert sorted(queued_run_ids(settings.redis_url, settings.redis_namespace)) == sorted(
+        run.id for run in fired
+    )

@@ -3,7 +3,7 @@
 import threading
 from datetime import UTC, datetime, timedelta
 
-from scheduler.held import Handover, Held
+from scheduler.held import Handover, Held, held_first
 from scheduler.lookahead import LOOKAHEAD_SECONDS, horizon, slots_taken, wake_in
 
 NOW = datetime(2026, 1, 1, 12, 0, 30, 700000, tzinfo=UTC)
@@ -50,3 +50,14 @@ def test_held_runs_come_out_oldest_slot_first():
     assert runs.pop() is sooner and runs.pop() is later and not runs
     runs.add(held(1.0))
     assert runs.clear() == 0 and not runs
+
+
+def test_the_outbox_sends_a_held_slot_before_a_resend_pass_that_would_crowd_it():
+    # The slot's lock check in 0.5 s, the pass in 0.1 s: the pass has 0.4 s, it goes first.
+    assert not held_first(0.5, 0.1, clearance=0.25)
+    # The pass would start 0.2 s before the lock check: it waits until after the send.
+    assert held_first(0.3, 0.1, clearance=0.25)
+    # A pass overdue (the last send took long) still yields to a slot due within the clearance.
+    assert held_first(-0.01, -0.5, clearance=0.25)
+    assert held_first(0.2, -0.5, clearance=0.25)
+    assert not held_first(0.3, -0.5, clearance=0.25)
