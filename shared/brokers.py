@@ -181,10 +181,6 @@ class SenderBroker(RedisBroker):
 
     lagging_until = 0.0
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.bulk_script = self.client.register_script(BULK_ENQUEUE)
-
     def enqueue(self, message: Message, *, delay: int | None = None) -> Message:
         sent = super().enqueue(message, delay=delay)
         self._await_replica(sent.message_id)
@@ -209,7 +205,9 @@ class SenderBroker(RedisBroker):
         wait = is_replicated(self.client) and time.monotonic() >= self.lagging_until
         with self.client.pipeline(transaction=False) as pipe:
             for share in packed.shares:
-                self.bulk_script(keys=list(share.keys), args=list(share.args), client=pipe)
+                # EVAL with the script's text (cached by Redis): no SCRIPT EXISTS round trip
+                # before the pipeline, as a registered script's EVALSHA needs.
+                pipe.eval(BULK_ENQUEUE, len(share.keys), *share.keys, *share.args)
             if wait:
                 pipe.execute_command("WAIT", 1, REPLICA_ACK_MS)
             answers = pipe.execute()
