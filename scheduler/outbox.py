@@ -104,9 +104,10 @@ class Outbox(BatchSends, threading.Thread):
         while True:
             timeout = next_pass - time.monotonic()
             held = self._held.seconds_until(time.time(), FENCE_LEAD_SECONDS)
-            first = held is not None and held_first(held, timeout, RESEND_CLEARANCE_SECONDS)
-            if held is not None and first:
-                timeout = held
+            if held is not None and held_first(held, timeout, RESEND_CLEARANCE_SECONDS):
+                timeout, first = held, True
+            else:
+                first = False
             try:
                 item = self._queue.get(timeout=max(0.0, timeout))
             except queue.Empty:

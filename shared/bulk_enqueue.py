@@ -46,9 +46,6 @@ class Packed:
     messages: tuple[Message, ...]
     shares: tuple[QueueShare, ...]
 
-    def __len__(self) -> int:
-        return len(self.messages)
-
 
 def pack(broker: RedisBroker, messages: Sequence[Message]) -> Packed:
     """Encode `messages` for `broker`'s namespace, queue by queue, in their order."""
