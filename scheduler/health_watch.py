@@ -13,7 +13,6 @@ import heapq
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
 
 from psycopg2.extensions import connection as Connection
 from sqlalchemy import Engine
@@ -30,6 +29,7 @@ from shared.settings import Settings
 logger = logging.getLogger(__name__)
 
 DEADLINE_MARGIN = 0.05
+RECORD_BATCH = 200  # changes per transaction
 
 
 def alert_details(
@@ -128,7 +128,7 @@ class HealthWatch(ListeningThread):
             now, found = run_stats.job_stats(conn, names)
         skew = time.time() - now.timestamp()
         seen = set()
-        recorded = 0
+        changes: list[tuple[ScheduleRow, Freshness, str]] = []
         for row, stats in found:
             seen.add(row.name)
             fresh = assess(row, stats, now)
@@ -138,50 +138,64 @@ class HealthWatch(ListeningThread):
                 at = fresh.stale_at.timestamp() + skew + DEADLINE_MARGIN
                 self._set_deadline(row.name, max(at, time.time() + DEADLINE_MARGIN))
             event = alert_event(self.alerted.get(row.name, QUIET), fresh.health)
-            if event is not None and self._record(row, fresh, event, now):
-                recorded += 1
+            if event is not None:
+                changes.append((row, fresh, event))
         for name in set(names if names is not None else self.deadlines) - seen:
             self.deadlines.pop(name, None)  # the job is gone
+        recorded = 0
+        for start in range(0, len(changes), RECORD_BATCH):
+            recorded += self._record(changes[start : start + RECORD_BATCH])
         if recorded:
             self.on_alert()
         return recorded
 
-    def _record(self, row: ScheduleRow, fresh: Freshness, event: str, now: datetime) -> bool:
-        before = self.alerted.get(row.name, QUIET)
-        after = next_alerted(before, fresh.health)
-        try:
-            with self.engine.begin() as conn:
-                run = None
-                if event != "job.stale" and fresh.cause_run_id is not None:
-                    try:
-                        run = runs.get_run(conn, fresh.cause_run_id)
-                    except UnknownRun:
+    def _record(self, changes: list[tuple[ScheduleRow, Freshness, str]]) -> int:
+        """Record a batch of changes in one transaction, a savepoint each (a job deleted
+        meanwhile loses only its own); returns how many were recorded."""
+        done: list[tuple[ScheduleRow, Freshness, str, str, int]] = []
+        adopted = False
+        with self.engine.begin() as conn:
+            for row, fresh, event in changes:
+                before = self.alerted.get(row.name, QUIET)
+                after = next_alerted(before, fresh.health)
+                try:
+                    with conn.begin_nested():
                         run = None
-                details = alert_details(event, row, fresh, run, self.settings.admin_url)
-                alert_id = alerts.record_transition(
-                    conn, row.name, before, after, event, fresh.health, details
-                )
+                        if event != "job.stale" and fresh.cause_run_id is not None:
+                            try:
+                                run = runs.get_run(conn, fresh.cause_run_id)
+                            except UnknownRun:
+                                run = None
+                        details = alert_details(event, row, fresh, run, self.settings.admin_url)
+                        alert_id = alerts.record_transition(
+                            conn, row.name, before, after, event, fresh.health, details
+                        )
+                except IntegrityError:
+                    logger.info("job %s was deleted before its alert was recorded", row.name)
+                    continue
                 if alert_id is None:  # recorded by another evaluator: adopt its state
-                    states = alerts.alerted_states(conn)
-        except IntegrityError:
-            logger.info("job %s was deleted before its alert was recorded", row.name)
-            return False
-        if alert_id is None:
-            self.alerted[row.name] = states.get(row.name, QUIET)
-            return False
-        self.alerted[row.name] = after
-        logger.info(
-            "job %s is %s: alert %d (%s)",
-            row.name,
-            fresh.health,
-            alert_id,
-            event,
-            extra={
-                "event": "alert_recorded",
-                "job": row.name,
-                "alert_id": alert_id,
-                "alert_event": event,
-                "health": fresh.health,
-            },
-        )
-        return True
+                    adopted = True
+                else:
+                    done.append((row, fresh, event, after, alert_id))
+            states = alerts.alerted_states(conn) if adopted else {}
+        recorded = {row.name for row, *_ in done}
+        for row, _, _ in changes:
+            if adopted and row.name not in recorded:
+                self.alerted[row.name] = states.get(row.name, QUIET)
+        for row, fresh, event, after, alert_id in done:
+            self.alerted[row.name] = after
+            logger.info(
+                "job %s is %s: alert %d (%s)",
+                row.name,
+                fresh.health,
+                alert_id,
+                event,
+                extra={
+                    "event": "alert_recorded",
+                    "job": row.name,
+                    "alert_id": alert_id,
+                    "alert_event": event,
+                    "health": fresh.health,
+                },
+            )
+        return len(done)

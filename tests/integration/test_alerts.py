@@ -229,3 +229,41 @@ def test_without_urls_alerts_are_recorded_and_not_sent(settings, engine, courier
     row = alert_rows(engine)[0]
     assert row["delivered_at"] is None and row["next_attempt_at"] is None
     assert "SRJOBS_ALERT_WEBHOOK_URLS" in row["last_error"]
+
+
+def test_many_changes_at_once_are_recorded_in_batches_once_each(settings, engine):
+    """450 jobs stale in one pass (more than one batch), one deleted before its alert: every
+    other job gets exactly one alert, a second evaluator records none and adopts them."""
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO job_schedules (name, actor, cron, timezone, enabled, args,"
+                " stale_after_seconds, enabled_at)"
+                " SELECT 'many_' || g, actor, cron, timezone, true, args, 60,"
+                " now() - interval '2 minutes'"
+                " FROM job_schedules, generate_series(1, 450) AS g WHERE name = :n"
+            ),
+            {"n": JOB},
+        )
+    first, second = watch(settings, engine), watch(settings, engine)
+    with engine.connect() as conn:
+        now, found = run_stats.job_stats(conn, None)
+    changes = [
+        (row, fresh, "job.stale")
+        for row, stats in found
+        if (fresh := assess(row, stats, now)).health == "stale"
+    ]
+    assert len(changes) == 450
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM job_schedules WHERE name = 'many_7'"))
+    changes.sort(key=lambda change: change[0].name != "many_7")
+    assert first._record(changes[:10]) == 9  # the deleted job's savepoint alone rolled back
+    assert first.evaluate(None) == 440  # the rest, in batches
+    assert first.evaluate(None) == 0
+    assert second.evaluate(None) == 0
+    assert second.alerted["many_8"] == "stale"  # adopted what the first recorded
+    rows = alert_rows(engine)
+    assert sorted(r["job_name"] for r in rows) == sorted(
+        f"many_{g}" for g in range(1, 451) if g != 7
+    )
+    assert {r["event"] for r in rows} == {"job.stale"}
