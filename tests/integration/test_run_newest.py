@@ -20,7 +20,7 @@ from alembic import command
 
 from shared import job_listing, migrate, runs
 from shared.db import dsn
-from tests.support.run_steps import JOBS, NODE, step
+from tests.support.run_steps import JOBS, NODE, jobs_cursor, step
 from worker.retention import prune_runs
 
 # What the table promises, per job: (has runs, has a row, row >= newest, row == newest).
@@ -70,16 +70,8 @@ def check(cur, engine, done: list[str]) -> None:
 
 @pytest.fixture
 def cur(db_url):
-    conn = psycopg2.connect(dsn(db_url))
-    conn.autocommit = True
-    with conn.cursor() as c:
-        for name in JOBS:
-            c.execute(
-                "INSERT INTO job_schedules (name, actor, cron) VALUES (%s, 'noop', '@every 1h')",
-                (name,),
-            )
+    with jobs_cursor(db_url) as c:
         yield c
-    conn.close()
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -19,7 +19,7 @@ from alembic import command
 from shared import migrate, run_stats, schedules
 from shared.db import dsn
 from shared.freshness import assess
-from tests.support.run_steps import JOBS, NODE, step
+from tests.support.run_steps import JOBS, NODE, jobs_cursor, step
 from worker.retention import prune_runs
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -71,16 +71,8 @@ def answers(cur, query: str, cap: int = run_stats.MAX_COUNTED_FAILURES) -> list[
 
 @pytest.fixture
 def cur(db_url):
-    conn = psycopg2.connect(dsn(db_url))
-    conn.autocommit = True
-    with conn.cursor() as c:
-        for name in JOBS:
-            c.execute(
-                "INSERT INTO job_schedules (name, actor, cron) VALUES (%s, 'noop', '@every 1h')",
-                (name,),
-            )
+    with jobs_cursor(db_url) as c:
         yield c
-    conn.close()
 
 
 @pytest.mark.parametrize("seed", range(6))

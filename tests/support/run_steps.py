@@ -4,13 +4,36 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg2
 
 from shared import runs
+from shared.db import dsn
 
 JOBS = ["job_a", "job_b", "job_c"]
 CANCELLED = "cancelled by admin"
 NODE = threading.local()  # each writer changes only its own runs, as each worker does
 NODE.name = "main"
+
+
+@contextmanager
+def jobs_cursor(db_url: str) -> Iterator:
+    """An autocommit cursor on the database, with a schedule for each of `JOBS`."""
+    conn = psycopg2.connect(dsn(db_url))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as c:
+            for name in JOBS:
+                c.execute(
+                    "INSERT INTO job_schedules (name, actor, cron)"
+                    " VALUES (%s, 'noop', '@every 1h')",
+                    (name,),
+                )
+            yield c
+    finally:
+        conn.close()
 
 
 def ids(cur, job: str | None = None, states: tuple[str, ...] | None = None) -> list[int]:
