@@ -17,6 +17,7 @@ from shared.dispatch import make_sender
 from shared.settings import Settings
 from webadmin.auth import AuthMiddleware, auth_required, log_access
 from webadmin.errors import HANDLERS
+from webadmin.jobs_body import JobsBody
 from webadmin.metrics import MetricsMiddleware, make_registry
 from webadmin.openapi import openapi
 from webadmin.rendering import make_templates
@@ -88,7 +89,12 @@ def create_app(settings: Settings, *, loopback_only: bool = True) -> Starlette:
             logger.warning("ADMIN_PASSWORD is not set: the admin is unauthenticated")
         log_access(settings)
         try:
-            yield {"settings": settings, "engine": engine, "broker": broker}
+            yield {
+                "settings": settings,
+                "engine": engine,
+                "broker": broker,
+                "jobs_body": JobsBody(),
+            }
         finally:
             broker.close()
             engine.dispose()

@@ -20,10 +20,11 @@ from shared.cron import parse_schedule
 from shared.dispatch import dispatch
 from shared.errors import UnknownJob, UnknownRun
 from shared.runs import Run
-from webadmin import fastjson, views
+from webadmin import views
 from webadmin.charts import Point, outcome
 from webadmin.inputs import RunQuery, ScheduleChange
 from webadmin.job_list import PER_PAGE, JobsQuery, Pager
+from webadmin.jobs_body import JobsBody
 from webadmin.views import JobView
 
 logger = logging.getLogger(__name__)
@@ -40,11 +41,11 @@ def list_jobs(engine: Engine) -> list[JobView]:
         return views.list_jobs(conn)
 
 
-def jobs_json(engine: Engine) -> bytes:
-    """Every job, as the JSON body of GET /api/jobs."""
+def jobs_json(engine: Engine, kept: JobsBody | None = None) -> bytes:
+    """Every job, as the JSON body of GET /api/jobs (`kept`: the pieces of the last body)."""
     with engine.connect() as conn:
-        jobs = views.list_jobs(conn)
-    return fastjson.dumps([j.as_data() for j in jobs])
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")  # one snapshot
+        return (kept or JobsBody()).body(conn)
 
 
 def jobs_with_sparks(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 import re
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
@@ -13,12 +12,10 @@ from starlette.responses import JSONResponse
 
 from shared import run_stats, runs, schedules
 from tests.support.admin import JOB, admin_client, csrf_token
+from tests.support.listing import add_jobs
 from webadmin import services, views
 from webadmin.job_list import PER_PAGE
 
-CRONS = ["0 0 1 1 *", "@yearly", "30 4 * * 1", "@every 7h", "not a cron"]
-ZONES = ["UTC", "Europe/Paris", "Asia/Kolkata", "America/Sao_Paulo"]
-STATES = ["pending", "enqueued", "running", "succeeded", "failed", "discarded"]
 ROW = re.compile(r'<tr data-job="([^"]+)"')
 NEXT = re.compile(r'<a href="([^"]+)" rel="next">')
 
@@ -27,49 +24,6 @@ NEXT = re.compile(r'<a href="([^"]+)" rel="next">')
 def client(settings):
     with admin_client(settings) as c:
         yield c
-
-
-def add_jobs(engine, names: list[str], rng: random.Random) -> None:
-    """Schedules of every kind (an unreadable one too), with random histories."""
-    with engine.begin() as conn:
-        actor = conn.execute(
-            text("SELECT actor FROM job_schedules WHERE name = :n"), {"n": JOB}
-        ).scalar_one()
-        for name in names:
-            conn.execute(
-                text(
-                    "INSERT INTO job_schedules (name, actor, cron, timezone, enabled, args,"
-                    " stale_after_seconds) VALUES (:n, :a, :c, :z, :e, CAST(:args AS jsonb), :s)"
-                ),
-                {
-                    "n": name,
-                    "a": actor,
-                    "c": rng.choice(CRONS),
-                    "z": rng.choice(ZONES),
-                    "e": rng.random() < 0.8,
-                    "args": json.dumps(rng.choice([{}, {"k": "é日", "n": [1, 2.5, None]}])),
-                    "s": rng.choice([None, 60, 86400]),
-                },
-            )
-            for _ in range(rng.randrange(0, 6)):
-                state = rng.choice(STATES)
-                ago = timedelta(seconds=rng.randrange(1, 10_000), microseconds=rng.choice([0, 7]))
-                conn.execute(
-                    text(
-                        "INSERT INTO job_runs (job_name, trigger, state, started_at, finished_at,"
-                        " attempt, error, enqueued_at, args)"
-                        " VALUES (:n, 'manual', :state, now() - :ago, CASE WHEN :state IN"
-                        " ('succeeded', 'failed', 'discarded') THEN now() - :ago / 2 END,"
-                        " 1, :error, now() - :ago, CAST(:args AS jsonb))"
-                    ),
-                    {
-                        "n": name,
-                        "state": state,
-                        "ago": ago,
-                        "error": rng.choice([None, "boom", "cancelled by admin"]),
-                        "args": json.dumps(rng.choice([{}, {"x": 2**40}])),
-                    },
-                )
 
 
 def probed_jobs(conn) -> list[views.JobView]:
@@ -102,6 +56,16 @@ def test_api_body_is_the_standard_librarys_on_random_histories(client, engine):
     assert {j["name"]: (j["last_run"] or {}).get("id") for j in jobs} == {
         j["name"]: newest.get(j["name"]) for j in jobs
     }
+    # Again after changes: the admin keeps the pieces of the jobs that did not change.
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE job_runs SET state = 'succeeded', error = NULL WHERE id % 3 = 0"))
+        conn.execute(text("UPDATE job_schedules SET enabled = NOT enabled WHERE name < 'j010'"))
+        conn.execute(text("DELETE FROM job_schedules WHERE name = 'j011'"))
+    add_jobs(engine, ["j999"], rng)
+    again = client.get("/api/jobs")
+    with engine.connect() as conn:
+        assert again.content == JSONResponse([j.as_json() for j in probed_jobs(conn)]).body
+    assert again.content != body.content and len(again.json()) == 81
 
 
 def test_jobs_page_reaches_every_job_a_page_at_a_time(client, engine):

@@ -14,7 +14,10 @@ from webadmin.security import who
 
 async def list_jobs(request: Request) -> Response:
     """GET /api/jobs: every job."""
-    return fastjson.response(await run_in_threadpool(services.jobs_json, request.state.engine))
+    state = request.state
+    return fastjson.response(
+        await run_in_threadpool(services.jobs_json, state.engine, state.jobs_body)
+    )
 
 
 async def create_job(request: Request) -> JSONResponse:
