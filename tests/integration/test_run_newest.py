@@ -11,16 +11,13 @@ promises: per job with runs, an id at least that of its newest run.
 from __future__ import annotations
 
 import random
-import threading
 from datetime import UTC, datetime, timedelta
 
-import psycopg2
 import pytest
 from alembic import command
 
 from shared import job_listing, migrate, runs
-from shared.db import dsn
-from tests.support.run_steps import JOBS, NODE, jobs_cursor, step
+from tests.support.run_steps import JOBS, NODE, concurrent_writers, jobs_cursor, step
 from worker.retention import prune_runs
 
 # What the table promises, per job: (has runs, has a row, row >= newest, row == newest).
@@ -130,35 +127,16 @@ def test_retention_prune_keeps_the_listing_exact(cur, engine):
 def test_concurrent_writers_keep_it_exact(cur, engine, db_url):
     """Several connections adding, finishing, moving and deleting runs of the same jobs at
     once, one statement at a time as workers and the leader do: no deadlock, exact after."""
-    errors: list[BaseException] = []
 
-    def writer(seed: int) -> None:
-        rnd = random.Random(seed)  # noqa: S311
-        NODE.name = f"writer-{seed}"
-        conn = psycopg2.connect(dsn(db_url))
-        conn.autocommit = True
-        try:
-            with conn.cursor() as c:
-                for _ in range(150):
-                    kind = step(c, rnd)
-                    if kind == "nothing":
-                        c.execute(
-                            "INSERT INTO job_runs (job_name, trigger, node)"
-                            " SELECT unnest(%s::text[]), 'manual', %s",
-                            (rnd.sample(JOBS, 2), NODE.name),
-                        )
-        except BaseException as exc:  # reported to the test below
-            errors.append(exc)
-        finally:
-            conn.close()
+    def act(c, rnd: random.Random) -> None:
+        if step(c, rnd) == "nothing":
+            c.execute(
+                "INSERT INTO job_runs (job_name, trigger, node)"
+                " SELECT unnest(%s::text[]), 'manual', %s",
+                (rnd.sample(JOBS, 2), NODE.name),
+            )
 
-    threads = [threading.Thread(target=writer, args=(200 + k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not [t for t in threads if t.is_alive()]
-    assert not errors
+    concurrent_writers(db_url, 200, act)
     check(cur, engine, ["concurrent"])
 
 

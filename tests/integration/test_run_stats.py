@@ -9,17 +9,14 @@ compared with the probing query that health used before the table (the oracle, b
 from __future__ import annotations
 
 import random
-import threading
 from datetime import UTC, datetime, timedelta
 
-import psycopg2
 import pytest
 from alembic import command
 
 from shared import migrate, run_stats, schedules
-from shared.db import dsn
 from shared.freshness import assess
-from tests.support.run_steps import JOBS, NODE, jobs_cursor, step
+from tests.support.run_steps import JOBS, concurrent_writers, jobs_cursor, step
 from worker.retention import prune_runs
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -137,29 +134,7 @@ def test_concurrent_writers_keep_it_exact(cur, db_url):
     """Several connections changing their own runs of the same jobs at once, one statement
     at a time as workers do (batches included): no deadlock, and the probes' answer at the
     end."""
-    errors: list[BaseException] = []
-
-    def writer(seed: int) -> None:
-        rnd = random.Random(seed)  # noqa: S311
-        NODE.name = f"writer-{seed}"
-        conn = psycopg2.connect(dsn(db_url))
-        conn.autocommit = True
-        try:
-            with conn.cursor() as c:
-                for _ in range(150):
-                    step(c, rnd)
-        except BaseException as exc:  # reported to the test below
-            errors.append(exc)
-        finally:
-            conn.close()
-
-    threads = [threading.Thread(target=writer, args=(100 + k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not [t for t in threads if t.is_alive()]
-    assert not errors
+    concurrent_writers(db_url, 100, step)
     final = answers(cur, ORACLE)
     assert any(outcome_id for _, outcome_id, *_ in final)
     assert answers(cur, TABLE) == final

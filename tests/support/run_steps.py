@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg2
 
@@ -34,6 +35,37 @@ def jobs_cursor(db_url: str) -> Iterator:
             yield c
     finally:
         conn.close()
+
+
+def concurrent_writers(
+    db_url: str, first_seed: int, act: Callable[[Any, random.Random], None]
+) -> None:
+    """Four connections, each its own `NODE`, doing `act(cursor, rnd)` 150 times at once;
+    raises what a writer raised, fails if one is still running after 120 s."""
+    errors: list[BaseException] = []
+
+    def writer(seed: int) -> None:
+        rnd = random.Random(seed)  # noqa: S311
+        NODE.name = f"writer-{seed}"
+        conn = psycopg2.connect(dsn(db_url))
+        conn.autocommit = True
+        try:
+            with conn.cursor() as c:
+                for _ in range(150):
+                    act(c, rnd)
+        except BaseException as exc:  # reported to the caller
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=writer, args=(first_seed + k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not [t for t in threads if t.is_alive()]
+    if errors:
+        raise errors[0]
 
 
 def ids(cur, job: str | None = None, states: tuple[str, ...] | None = None) -> list[int]:
