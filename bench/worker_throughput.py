@@ -159,7 +159,8 @@ def measure(settings: Settings, n: int, rounds: int) -> dict:
             with engine.connect() as conn:
                 done = conn.execute(
                     text(
-                        "SELECT count(*) FROM job_runs WHERE id = ANY(:ids) AND state = 'succeeded'"
+                        "SELECT count(*) FROM unnest(CAST(:ids AS bigint[])) AS v(id)"
+                        " JOIN job_runs AS r ON r.id = v.id WHERE r.state = 'succeeded'"
                     ),
                     {"ids": ids},
                 ).scalar()
