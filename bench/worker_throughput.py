@@ -1,11 +1,14 @@
 """Worker throughput: no-op runs with run records vs bare Dramatiq no-op messages.
 
 Same Redis, same worker settings (one process, 8 threads), same Python process, rounds
-interleaved. The process's resident memory is sampled while the srjobs worker drains its
-messages (peak reported: an upper bound for a worker process, as it also holds the bare broker
-and the bench). The runs are inserted (`enqueued`) and their messages queued before the clock
-starts, as the scheduler does; the clock stops when the last message is acknowledged and, with
-run records, every run reads `succeeded` in the database.
+interleaved. The process boots srjobs' worker state, so both run at the GIL switch interval
+srjobs' worker sets; a comparison series runs both again at Python's default. The process's
+resident memory is sampled while the srjobs worker drains its messages (peak reported: an
+upper bound for a worker process, as it also holds the bare broker and the bench). The runs
+are inserted (`enqueued` cron runs) and their messages queued before the clock starts, as the
+scheduler does; the clock stops when the last message is acknowledged and, with run records,
+every run reads `succeeded` in the database. Each round starts after a VACUUM of job_runs, so
+that no round pays for the dead rows of the one before it.
 
     python -m bench.worker_throughput [--quick]
 """
@@ -32,6 +35,7 @@ from shared.settings import Settings
 from worker.finisher import SuccessBuffer
 
 THREADS = 8
+PYTHON_SWITCH_SECONDS = 0.005  # Python's default GIL switch interval
 COMMAND = "python -m bench.worker_throughput"
 TARGET = ">= 0.90 (median of 5 rounds, none under 0.85)"
 
@@ -94,17 +98,29 @@ def noop() -> None:
 
 
 def insert_runs(engine: Engine, job: str, n: int) -> list[int]:
+    """`n` enqueued cron runs of `job`, one slot a second after the slots of earlier calls,
+    as the scheduler records them."""
     with engine.begin() as conn:
         return list(
             conn.execute(
                 text(
-                    "INSERT INTO job_runs (job_name, trigger, state, enqueued_at)"
-                    " SELECT :job, 'manual', 'enqueued', now() FROM generate_series(1, :n)"
+                    "INSERT INTO job_runs (job_name, trigger, scheduled_at, state, enqueued_at)"
+                    " SELECT :job, 'cron', TIMESTAMPTZ '2026-01-01 00:00:00+00'"
+                    " + make_interval(secs => g + (SELECT count(*) FROM job_runs)),"
+                    " 'enqueued', now() FROM generate_series(1, :n) AS g"
                     " RETURNING id"
                 ),
                 {"job": job, "n": n},
             ).scalars()
         )
+
+
+def vacuum(engine: Engine) -> float:
+    """VACUUM (ANALYZE) job_runs; its seconds."""
+    start = time.perf_counter()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM (ANALYZE) job_runs"))
+    return time.perf_counter() - start
 
 
 def enqueue(broker: RedisBroker, queue: str, actor: str, run_ids: list[int | None]) -> None:
@@ -169,43 +185,63 @@ def measure(settings: Settings, n: int, rounds: int) -> dict:
 
         return settle
 
+    def records_round(buffer: SuccessBuffer, size: int) -> float:
+        state.successes = buffer
+        vacuums.append(vacuum(engine))
+        ids = insert_runs(engine, "bench_noop", size)
+        enqueue(records_broker, "bench_records", "bench_noop", ids)
+        with peak_rss(rss_mb) as peak:
+            seconds = timed_round(
+                records_broker, records_counter, "bench_records", size, all_recorded(ids)
+            )
+        rss.append(peak[0])
+        return size / seconds  # the flusher and heartbeat run with each worker
+
+    def bare_round() -> float:
+        vacuums.append(vacuum(engine))
+        enqueue(bare_broker, "bench_bare", "bench_bare", [None] * n)
+        return n / timed_round(bare_broker, bare_counter, "bench_bare", n)
+
     batched = state.successes
     unbatched = SuccessBuffer(state.engine, 0)  # SRJOBS_RUN_FLUSH_SECONDS=0
-    bare, with_records, one_by_one, rss = [], [], [], []
+    series: dict[str, list[float]] = {
+        name: [] for name in ("bare", "records", "unbatched", "bare_5ms", "records_5ms")
+    }
+    rss: list[float] = []
+    vacuums: list[float] = []
+    srjobs_switch = sys.getswitchinterval()  # set by the process boot above
     try:
         for _ in range(rounds):
-            enqueue(bare_broker, "bench_bare", "bench_bare", [None] * n)
-            bare.append(n / timed_round(bare_broker, bare_counter, "bench_bare", n))
+            series["bare"].append(bare_round())
+            series["records"].append(records_round(batched, n))
             # The one-by-one series is for comparison only: a fifth of the messages keeps the
             # run within its budget (its rate is per message all the same).
-            for buffer, series, size in (
-                (batched, with_records, n),
-                (unbatched, one_by_one, n // 5),
-            ):
-                state.successes = buffer
-                ids = insert_runs(engine, "bench_noop", size)
-                enqueue(records_broker, "bench_records", "bench_noop", ids)
-                with peak_rss(rss_mb) as peak:
-                    seconds = timed_round(
-                        records_broker, records_counter, "bench_records", size, all_recorded(ids)
-                    )
-                rss.append(peak[0])
-                series.append(size / seconds)  # the flusher and heartbeat run with each worker
+            series["unbatched"].append(records_round(unbatched, n // 5))
+            # Both again at Python's default GIL switch interval, for comparison.
+            sys.setswitchinterval(PYTHON_SWITCH_SECONDS)
+            try:
+                series["bare_5ms"].append(bare_round())
+                series["records_5ms"].append(records_round(batched, n))
+            finally:
+                sys.setswitchinterval(srjobs_switch)
         state.successes = batched
     finally:
         state.close()
         engine.dispose()
         records_broker.close()
         bare_broker.close()
-    ratios = [r / b for r, b in zip(with_records, bare, strict=True)]
-    unbatched_ratios = [r / b for r, b in zip(one_by_one, bare, strict=True)]
+
+    def ratios(records: str, bare: str) -> list[float]:
+        return [r / b for r, b in zip(series[records], series[bare], strict=True)]
+
     return {
-        "bare": bare,
-        "records": with_records,
-        "ratios": ratios,
-        "unbatched": one_by_one,
-        "unbatched_ratios": unbatched_ratios,
+        **series,
+        "ratios": ratios("records", "bare"),
+        "unbatched_ratios": ratios("unbatched", "bare"),
+        "ratios_5ms": ratios("records_5ms", "bare_5ms"),
+        "switch_seconds": srjobs_switch,
         "rss_mb": rss,
+        "vacuum_seconds": vacuums,
     }
 
 
@@ -230,7 +266,9 @@ def run(quick: bool) -> list[dict]:
                 f"{ratio:.2f} (median of {rounds}, min {min(result['ratios']):.2f};"
                 f" rounds {ratios}); bare {bare:,.0f} msg/s, with run records"
                 f" {records:,.0f} msg/s (bare vs records per round, msg/s: {rounds_text});"
-                f" load average {load[0]:.1f} at the end (2 cores)"
+                f" load average {load[0]:.1f} at the end (2 cores); VACUUM of job_runs"
+                f" before each round, outside the clock: median"
+                f" {statistics.median(result['vacuum_seconds']):.2f} s"
             ),
             "peers": "naive INSERT + UPDATE per message: 0.59 (~960 vs ~1,600 msg/s)",
             "command": COMMAND + (" --quick" if quick else ""),
@@ -244,6 +282,19 @@ def run(quick: bool) -> list[dict]:
                 f" ({n // 5:,} messages a round)"
             ),
             "peers": "naive INSERT + UPDATE per message: 0.59",
+            "command": COMMAND + (" --quick" if quick else ""),
+        },
+        {
+            "metric": "worker throughput at Python's default GIL switch interval (5 ms)",
+            "target": "- (for comparison: srjobs' worker sets"
+            f" {result['switch_seconds'] * 1000:.1f} ms at boot)",
+            "measured": (
+                f"{statistics.median(result['ratios_5ms']):.2f} (median of {rounds}, rounds"
+                f" {', '.join(f'{r:.2f}' for r in result['ratios_5ms'])}); bare"
+                f" {statistics.median(result['bare_5ms']):,.0f} msg/s, with run records"
+                f" {statistics.median(result['records_5ms']):,.0f} msg/s"
+            ),
+            "peers": "-",
             "command": COMMAND + (" --quick" if quick else ""),
         },
         {
