@@ -1,14 +1,12 @@
 """Worker throughput: no-op runs with run records vs bare Dramatiq no-op messages.
 
 Same Redis, same worker settings (one process, 8 threads), same Python process, rounds
-interleaved. The process boots srjobs' worker state, so both run at the GIL switch interval
-srjobs' worker sets; a comparison series runs both again at Python's default. The process's
-resident memory is sampled while the srjobs worker drains its messages (peak reported: an
-upper bound for a worker process, as it also holds the bare broker and the bench). The runs
-are inserted (`enqueued` cron runs) and their messages queued before the clock starts, as the
-scheduler does; the clock stops when the last message is acknowledged and, with run records,
-every run reads `succeeded` in the database. Each round starts after a VACUUM of job_runs, so
-that no round pays for the dead rows of the one before it.
+interleaved. The process's resident memory is sampled while the srjobs worker drains its
+messages (peak reported: an upper bound for a worker process, as it also holds the bare broker
+and the bench). The runs are inserted (`enqueued` cron runs) and their messages queued before
+the clock starts, as the scheduler does; the clock stops when the last message is acknowledged
+and, with run records, every run reads `succeeded` in the database. Each round starts after a
+VACUUM of job_runs, so that no round pays for the dead rows of the one before it.
 
     python -m bench.worker_throughput [--quick]
 """
@@ -35,7 +33,6 @@ from shared.settings import Settings
 from worker.finisher import SuccessBuffer
 
 THREADS = 8
-PYTHON_SWITCH_SECONDS = 0.005  # Python's default GIL switch interval
 COMMAND = "python -m bench.worker_throughput"
 TARGET = ">= 0.90 (median of 5 rounds, none under 0.85)"
 
@@ -204,12 +201,9 @@ def measure(settings: Settings, n: int, rounds: int) -> dict:
 
     batched = state.successes
     unbatched = SuccessBuffer(state.engine, 0)  # SRJOBS_RUN_FLUSH_SECONDS=0
-    series: dict[str, list[float]] = {
-        name: [] for name in ("bare", "records", "unbatched", "bare_5ms", "records_5ms")
-    }
+    series: dict[str, list[float]] = {name: [] for name in ("bare", "records", "unbatched")}
     rss: list[float] = []
     vacuums: list[float] = []
-    srjobs_switch = sys.getswitchinterval()  # set by the process boot above
     try:
         for _ in range(rounds):
             series["bare"].append(bare_round())
@@ -217,13 +211,6 @@ def measure(settings: Settings, n: int, rounds: int) -> dict:
             # The one-by-one series is for comparison only: a fifth of the messages keeps the
             # run within its budget (its rate is per message all the same).
             series["unbatched"].append(records_round(unbatched, n // 5))
-            # Both again at Python's default GIL switch interval, for comparison.
-            sys.setswitchinterval(PYTHON_SWITCH_SECONDS)
-            try:
-                series["bare_5ms"].append(bare_round())
-                series["records_5ms"].append(records_round(batched, n))
-            finally:
-                sys.setswitchinterval(srjobs_switch)
         state.successes = batched
     finally:
         state.close()
@@ -238,8 +225,6 @@ def measure(settings: Settings, n: int, rounds: int) -> dict:
         **series,
         "ratios": ratios("records", "bare"),
         "unbatched_ratios": ratios("unbatched", "bare"),
-        "ratios_5ms": ratios("records_5ms", "bare_5ms"),
-        "switch_seconds": srjobs_switch,
         "rss_mb": rss,
         "vacuum_seconds": vacuums,
     }
@@ -282,19 +267,6 @@ def run(quick: bool) -> list[dict]:
                 f" ({n // 5:,} messages a round)"
             ),
             "peers": "naive INSERT + UPDATE per message: 0.59",
-            "command": COMMAND + (" --quick" if quick else ""),
-        },
-        {
-            "metric": "worker throughput at Python's default GIL switch interval (5 ms)",
-            "target": "- (for comparison: srjobs' worker sets"
-            f" {result['switch_seconds'] * 1000:.1f} ms at boot)",
-            "measured": (
-                f"{statistics.median(result['ratios_5ms']):.2f} (median of {rounds}, rounds"
-                f" {', '.join(f'{r:.2f}' for r in result['ratios_5ms'])}); bare"
-                f" {statistics.median(result['bare_5ms']):,.0f} msg/s, with run records"
-                f" {statistics.median(result['records_5ms']):,.0f} msg/s"
-            ),
-            "peers": "-",
             "command": COMMAND + (" --quick" if quick else ""),
         },
         {

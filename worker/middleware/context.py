@@ -8,7 +8,6 @@ engine, each thread's connection, the buffer of succeeded runs and the runs in f
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -50,14 +49,6 @@ class RunContext:
     locked: bool = False  # holds the `unique` job lock on this thread's connection
 
 
-# How long a thread may hold the GIL while another asks for it (Python's default: 5 ms). A
-# worker thread's message waits on Postgres, then on the GIL: with the default, a thread whose
-# `running` transition has returned could wait up to 5 ms for a thread running Python code,
-# and Dramatiq fetches no new message while its prefetched ones are unacknowledged. 0.5 ms
-# hands the GIL over sooner (BENCHMARKS.md: the worker's throughput).
-THREAD_SWITCH_SECONDS = 0.0005
-
-
 class ProcessState:
     """The per-process state every srjobs middleware of a broker is built with."""
 
@@ -74,11 +65,9 @@ class ProcessState:
         return open_resources(self.settings).records
 
     def boot(self) -> None:
-        """A (forked) process's own worker id, its engines opened, and its threads' GIL
-        switch interval set."""
+        """A (forked) process's own worker id, and its engines opened."""
         self.worker_id = new_worker_id(self.settings.node_name)
         open_resources(self.settings)
-        sys.setswitchinterval(THREAD_SWITCH_SECONDS)
 
     def close(self) -> None:
         """Close each thread's connection and the engines."""
